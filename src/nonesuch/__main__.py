@@ -1,0 +1,3 @@
+from nonesuch.cli import app
+
+app(prog_name="nonesuch")

@@ -1,0 +1,5 @@
+"""Stage 1: messy images in, a clean multi-resolution dataset out."""
+
+from nonesuch.data.dataset import Dataset, DatasetError, DatasetWriter, ImageRecord, write_subset
+
+__all__ = ["Dataset", "DatasetError", "DatasetWriter", "ImageRecord", "write_subset"]
