@@ -1,0 +1,6 @@
+"""The one error type of the provenance stage: something a user can act on (a missing key, a
+corrupt file, an unknown format). Verbs catch it and print one line; the rest of a batch goes on."""
+
+
+class ProvenanceError(Exception):
+    """What failed, on which file, and what to do about it."""

@@ -1,0 +1,46 @@
+"""The generation record: everything needed to make an image again and to trace it back.
+
+Written as `<seed>.json` beside each image, embedded (without its own file hash) in the C2PA
+manifest, and stored as a registry row. The watermark ID is derived from the fields that fix the
+pixels (checkpoint hash, seed, class, truncation), see registry.watermark_id_for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class GenerationRecord:
+    run: str                      # run folder name
+    checkpoint: str               # checkpoint file name inside the run
+    checkpoint_sha256: str
+    seed: int
+    class_name: str | None        # None for unconditional runs
+    truncation: float | None      # None = plain normal latents
+    size: int                     # output side in pixels
+    format: str                   # png | jpg | webp
+    watermark_id: int             # 48-bit, also in the watermark, XMP and C2PA soft binding
+    created: str                  # ISO 8601 UTC
+    sha256: str = ""              # of the final file bytes; filled in after signing
+    signed: bool = False
+    nonesuch_version: str = ""
+
+    @property
+    def watermark_hex(self) -> str:
+        return format_watermark_id(self.watermark_id)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "watermark_hex": self.watermark_hex}
+
+    def manifest_fields(self) -> dict:
+        """What goes into the C2PA assertion: no file hash (the manifest cannot contain the hash
+        of the file that contains it; C2PA's own data hash covers that)."""
+        fields = self.to_json()
+        fields.pop("sha256")
+        fields.pop("signed")
+        return fields
+
+
+def format_watermark_id(watermark_id: int) -> str:
+    return f"{watermark_id:012x}"
