@@ -1,8 +1,98 @@
-"""CLI verbs of this stage (registered by nonesuch.cli). Keep imports of heavy libraries inside
-the verb functions so `nonesuch --help` stays fast."""
+"""CLI verbs of the web stage: publish (a static site) and serve (a site, or a run live).
+Heavy imports (FastAPI, uvicorn, torch) stay inside the verbs so `nonesuch --help` is fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from nonesuch.progress import console
+
+DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
+
+
+def publish_command(
+    source: Path = typer.Argument(..., help="A folder of generated images (with their .json "
+                                            "records), or a RUN to generate --count images from."),
+    out: Path = typer.Option(..., "--out", help="The SITE folder to write (replaced if it is a site)."),
+    count: int = typer.Option(100, "--count", min=1, help="With a RUN: how many images (seeds 0..N-1)."),
+    title: str = typer.Option(DEFAULT_TITLE, "--title", help="The page's heading."),
+    truncation: float = typer.Option(None, "--truncation", help="With a RUN: truncation psi."),
+    size: int = typer.Option(256, "--size", help="With a RUN: image side in pixels."),
+    fmt: str = typer.Option("jpg", "--format", help="With a RUN: jpg, png or webp."),
+) -> None:
+    """Publish images as a static site: one random image per visit, labelled AI-generated."""
+    from nonesuch.web.publish import PublishError, publish_run, publish_site
+    from nonesuch.web.server import is_run
+
+    try:
+        if is_run(source):
+            summary = publish_run(source, out, count, title=title, truncation=truncation,
+                                  size=size, format=fmt)
+        else:
+            summary = publish_site(source, out, title=title)
+    except PublishError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    except Exception as error:
+        if not _is_generator_error(error):
+            raise
+        console.print(f"[red]error:[/red] {source}: {error}")
+        raise typer.Exit(1)
+    for line in summary.skipped:
+        console.print(f"[yellow]skipped[/yellow] {line}")
+    console.print(f"{summary.images} images published to {summary.site} "
+                  f"(page without the image: {summary.page_bytes / 1024:.1f} KB)")
+    console.print(f"open {(summary.site / 'index.html').resolve().as_uri()} "
+                  f"or run: nonesuch serve {summary.site}")
+
+
+def serve_command(
+    target: Path = typer.Argument(..., help="A published SITE, or a RUN for live generation."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes it to the network."),
+    port: int = typer.Option(8000, "--port"),
+    max_concurrency: int = typer.Option(64, "--max-concurrency", min=1,
+                                        help="Requests in progress at once; more get 429."),
+    title: str = typer.Option(DEFAULT_TITLE, "--title", help="Live mode: the page's heading."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint (default: latest)."),
+    size: int = typer.Option(256, "--size", help="Live mode: image side in pixels."),
+    fmt: str = typer.Option("jpg", "--format", help="Live mode: jpg, png or webp."),
+    truncation: float = typer.Option(None, "--truncation", help="Live mode: truncation psi."),
+    pool_size: int = typer.Option(32, "--pool-size", min=1, help="Live mode: images kept ready."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Live mode: images per forward pass."),
+    quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
+) -> None:
+    """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
+    from nonesuch.web.live_pool import PoolConfig
+    from nonesuch.web.server import LiveConfig, ServeError, ServerConfig, serve
+
+    config = ServerConfig(
+        host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
+        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation,
+                        pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
+    console.print(f"serving {target} at http://{host}:{port}/  (Ctrl-C stops)")
+    try:
+        serve(target, config)
+    except ServeError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    except Exception as error:
+        if not _is_generator_error(error):
+            raise
+        console.print(f"[red]error:[/red] {target}: {error}")
+        raise typer.Exit(1)
+
+
+def _is_generator_error(error: Exception) -> bool:
+    """A bad run or checkpoint, or missing signing keys: the generate stage's user-facing errors.
+    Imported only when needed (checkpoint imports torch, which static mode does not need)."""
+    from nonesuch.gan.checkpoint import CheckpointError
+    from nonesuch.provenance.errors import ProvenanceError
+
+    return isinstance(error, (CheckpointError, ProvenanceError))
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("publish")(publish_command)
+    app.command("serve")(serve_command)

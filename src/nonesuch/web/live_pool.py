@@ -1,0 +1,137 @@
+"""A small stock of freshly generated images, refilled in the background by batched generation.
+
+Generating one image at a time per request would make every visitor wait for a whole forward
+pass (and watermarking and signing); a batch of 8 costs little more than one. So a thread keeps
+`capacity` images ready, generating a batch whenever there is room for one, and a request takes
+the oldest. Every image is handed out once: each visitor sees an image nobody else saw.
+
+The pool needs only an object with `produce(seeds: list[int]) -> list[ProducedImage]` (the
+generate stage's Producer), each image having `data` (encoded bytes), `media_type`, `extension`
+and `record` (its generation record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("nonesuch.web")
+
+SEED_LIMIT = 2**31     # seeds stay in int32 range, which every generator accepts
+
+
+class ImageProducer(Protocol):
+    def produce(self, seeds: list[int]) -> list[Any]: ...
+
+
+class PoolEmpty(Exception):
+    """No image became ready in time: the generator is slower than the requests."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    capacity: int = 32          # images kept ready
+    batch_size: int = 8         # images generated per forward pass
+    error_backoff_s: float = 2.0
+
+
+@dataclass
+class PoolStats:
+    produced: int = 0
+    served: int = 0
+    batches: int = 0
+    generate_seconds: float = 0.0    # total time inside produce()
+    errors: int = 0
+    last_error: str | None = None
+
+
+class LivePool:
+    def __init__(self, producer: ImageProducer, config: PoolConfig = PoolConfig()):
+        if config.batch_size < 1 or config.capacity < config.batch_size:
+            raise ValueError(f"need 1 <= batch_size ({config.batch_size}) <= capacity ({config.capacity})")
+        self.producer = producer
+        self.config = config
+        self.stats = PoolStats()
+        self._ready: collections.deque = collections.deque()   # deque appends/pops are thread-safe
+        self._room = threading.Event()          # set when a request made room for a batch
+        self._stopping = threading.Event()
+        # Distinct seeds from a random start: two visitors never get the same image.
+        self._seeds = (s % SEED_LIMIT for s in itertools.count(secrets.randbelow(SEED_LIMIT)))
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._restocked: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Start refilling; call from inside the event loop that will call take()."""
+        self._loop = asyncio.get_running_loop()
+        self._restocked = asyncio.Event()
+        self._thread = threading.Thread(target=self._refill_forever, name="live-pool", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._room.set()
+        if self._thread is not None:
+            self._thread.join(timeout)   # a batch in progress finishes first
+
+    async def take(self, timeout: float) -> Any:
+        """The oldest ready image; waits up to `timeout` seconds for one, else PoolEmpty."""
+        deadline = self._loop.time() + timeout
+        while True:
+            try:
+                image = self._ready.popleft()
+            except IndexError:
+                # The refill thread sets `_restocked` through call_soon_threadsafe, which runs
+                # on this loop only after we clear it below: a restock cannot be missed.
+                self._restocked.clear()
+                self._room.set()
+                remaining = deadline - self._loop.time()
+                try:
+                    await asyncio.wait_for(self._restocked.wait(), max(remaining, 0))
+                except TimeoutError:
+                    raise PoolEmpty(f"no image ready within {timeout:g} s") from None
+                continue
+            self.stats.served += 1
+            if self._has_room():
+                self._room.set()
+            return image
+
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def _has_room(self) -> bool:
+        return self.config.capacity - len(self._ready) >= self.config.batch_size
+
+    def _refill_forever(self) -> None:
+        while not self._stopping.is_set():
+            if not self._has_room() and self._ready:
+                self._room.wait(timeout=1.0)
+                self._room.clear()
+                continue
+            self._generate_batch()
+
+    def _generate_batch(self) -> None:
+        count = min(self.config.batch_size, self.config.capacity - len(self._ready))
+        seeds = [next(self._seeds) for _ in range(max(count, 1))]
+        started = time.perf_counter()
+        try:
+            images = self.producer.produce(seeds)
+        except Exception as error:    # keep serving what is ready; log and try again later
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(error).__name__}: {error}"
+            log.exception("generating seeds %d..%d failed", seeds[0], seeds[-1])
+            self._stopping.wait(self.config.error_backoff_s)
+            return
+        self.stats.generate_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.produced += len(images)
+        self._ready.extend(images)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._restocked.set)

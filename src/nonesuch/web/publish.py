@@ -1,0 +1,241 @@
+"""Publish a folder of generated images as a static site any host can serve, or file:// can open.
+
+A SITE is a folder:
+
+    index.html            the page; the same file is served in live mode
+    site.css, site.js     its look and behaviour (from nonesuch/web/static/)
+    images.js             sets window.NONESUCH_SITE: the title and the image file names (compact,
+                          so the page stays small; a script, not JSON, because fetch() of a local
+                          file fails under file://)
+    records/<id>.js       one image's generation record, loaded by the "about" panel on demand
+    img/<id>.<ext>        the images, byte for byte as generated (re-encoding would break their
+                          C2PA signature), named by content: id = sha256(bytes)[:16]
+    images.json           the full index for machines: every image with its generation record
+    site.json             the PublishConfig that made the site, and counts
+
+The generate stage writes `<seed>.<ext>` with a sidecar `<seed>.json` holding the generation
+record (run, checkpoint_sha256, seed, class, truncation, watermark_id, ...); a record is taken
+from the sidecar when there is one.
+
+The site is built in a hidden staging folder beside SITE and renamed into place, so a server or
+a reader sees the whole old site or the whole new one, never a mix of the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from nonesuch.progress import progress_bar
+
+SITE_FORMAT = "nonesuch-site/1"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+# Extension by the format Pillow finds in the bytes, not by the name the file came with.
+EXTENSION_BY_FORMAT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+SHELL_FILES = ("site.css", "site.js")   # copied verbatim; index.html is filled in with the title
+DEFAULT_TITLE = "This image does not exist"
+
+
+class PublishError(Exception):
+    """A source or target folder that cannot be published; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    source: str                     # the folder the images came from
+    title: str = DEFAULT_TITLE
+    run: str | None = None          # when publish generated the images: the run ...
+    count: int | None = None        # ... and how many (seeds 0..count-1)
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    id: str                         # sha256(bytes)[:16], the file name in img/
+    file: str                       # "img/<id>.<ext>"
+    sha256: str                     # of the image file's bytes
+    width: int                      # pixels
+    height: int
+    bytes: int
+    alt: str
+    record: dict                    # the generation record from the sidecar, {} if none
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    site: Path
+    images: int
+    skipped: list[str]              # "<file>: <reason>" for every file that is not a usable image
+    page_bytes: int                 # index.html + css + js + images.js + one record: all but the image
+
+
+def publish_site(source: str | os.PathLike, out: str | os.PathLike,
+                 title: str = DEFAULT_TITLE) -> SiteSummary:
+    """Publish every image under `source` (recursively) as a static site in `out`."""
+    return _publish(PublishConfig(source=str(source), title=title), Path(source), Path(out))
+
+
+def publish_run(run: str | os.PathLike, out: str | os.PathLike, count: int,
+                title: str = DEFAULT_TITLE, **generate_options) -> SiteSummary:
+    """Generate seeds 0..count-1 with the run's generator (watermarked, signed, registered; see
+    nonesuch.generate) and publish them. `generate_options`: GenerateConfig fields such as
+    truncation, class_name, size, format."""
+    from nonesuch.generate.folder import GenerateConfig, generate_to_folder
+
+    out = Path(out)
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The generated files only pass through: the site keeps their exact bytes and records.
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".generated", dir=out.parent) as images:
+        generate_to_folder(GenerateConfig(run=str(run), out=images, seeds=list(range(count)),
+                                          **generate_options))
+        config = PublishConfig(source=str(run), title=title, run=str(run), count=count)
+        return _publish(config, Path(images), out)
+
+
+def _publish(config: PublishConfig, source: Path, out: Path) -> SiteSummary:
+    if not source.is_dir():
+        raise PublishError(f"{source}: not a folder of images")
+    _check_replaceable(out)
+    paths = sorted(p for p in source.rglob("*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(source).parts))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    try:
+        images, skipped = _copy_images(paths, staging)
+        if not images:
+            raise PublishError(f"{source}: no readable images (png, jpg, webp, gif) found"
+                               + (f"; skipped {len(skipped)}: {skipped[0]}" if skipped else ""))
+        _write_index(images, config, staging)
+        page_bytes = page_weight(staging, images[0].id)
+        _write_json(staging / "site.json", {"format": SITE_FORMAT, "config": asdict(config),
+                                            "images": len(images), "page_bytes": page_bytes})
+        _swap_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return SiteSummary(site=out, images=len(images), skipped=skipped, page_bytes=page_bytes)
+
+
+def is_site(folder: Path) -> bool:
+    return (folder / "site.json").is_file() and (folder / "index.html").is_file()
+
+
+def render_index_html(title: str) -> str:
+    """The page, with the title filled in; used by publish and by the live server."""
+    template = resources.files("nonesuch.web").joinpath("static/index.html").read_text()
+    return template.replace("{{title}}", html.escape(title))
+
+
+def shell_file(name: str) -> bytes:
+    return resources.files("nonesuch.web").joinpath(f"static/{name}").read_bytes()
+
+
+def site_script(settings: dict) -> str:
+    """images.js: the page's settings as a global, loadable by a <script> tag under file://."""
+    return f"window.NONESUCH_SITE = {json.dumps(settings, separators=(',', ':'))};\n"
+
+
+def alt_text(record: dict) -> str:
+    """Alt text from what is known about how the image was made."""
+    details = [f"{label} {record[key]}" for key, label in
+               (("class_name", "class"), ("class", "class"), ("seed", "seed"))
+               if record.get(key) is not None]
+    return "An AI-generated image" + (f" ({', '.join(details)})" if details else "")
+
+
+def page_weight(site: Path, image_id: str) -> int:
+    """Bytes a visitor downloads for the page, apart from the image itself."""
+    files = ["index.html", *SHELL_FILES, "images.js", f"records/{image_id}.js"]
+    return sum((site / f).stat().st_size for f in files)
+
+
+def _check_replaceable(out: Path) -> None:
+    # Never replace a folder that is not a site we made: it could be someone's photos.
+    if out.exists() and not (out.is_dir() and (is_site(out) or not any(out.iterdir()))):
+        raise PublishError(f"{out}: exists and is not a published site; choose an empty or new --out")
+
+
+def _copy_images(paths: list[Path], site: Path) -> tuple[list[PublishedImage], list[str]]:
+    (site / "img").mkdir()
+    (site / "records").mkdir()
+    images: dict[str, PublishedImage] = {}     # by id: the same bytes twice are one image
+    skipped = []
+    with progress_bar("publishing images", len(paths)) as advance:
+        for path in paths:
+            try:
+                image = _copy_one(path, site)
+            except (UnidentifiedImageError, OSError, ValueError) as error:
+                skipped.append(f"{path}: {error}")
+            else:
+                images.setdefault(image.id, image)
+            advance()
+    return list(images.values()), skipped
+
+
+def _copy_one(path: Path, site: Path) -> PublishedImage:
+    data = path.read_bytes()
+    with Image.open(path) as im:          # reads the header only
+        width, height, fmt = im.width, im.height, im.format
+    if fmt not in EXTENSION_BY_FORMAT:
+        raise ValueError(f"format {fmt} is not one browsers show everywhere")
+    sha256 = hashlib.sha256(data).hexdigest()
+    image_id = sha256[:16]
+    file = f"img/{image_id}.{EXTENSION_BY_FORMAT[fmt]}"
+    record = _read_sidecar(path)
+    image = PublishedImage(id=image_id, file=file, sha256=sha256, width=width, height=height,
+                           bytes=len(data), alt=alt_text(record), record=record)
+    (site / file).write_bytes(data)
+    (site / "records" / f"{image_id}.js").write_text(
+        f"nonesuchRecord({json.dumps(image_id)},{json.dumps(asdict(image), separators=(',', ':'))});\n")
+    return image
+
+
+def _read_sidecar(image_path: Path) -> dict:
+    sidecar = image_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        record = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"sidecar {sidecar.name} is not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"sidecar {sidecar.name} is not a JSON object")
+    return record
+
+
+def _write_index(images: list[PublishedImage], config: PublishConfig, site: Path) -> None:
+    (site / "index.html").write_text(render_index_html(config.title))
+    for name in SHELL_FILES:
+        (site / name).write_bytes(shell_file(name))
+    # Only "<id>.<ext>" per image (~22 bytes): 1,000 images keep the page well under 50 KB.
+    names = [image.file.removeprefix("img/") for image in images]
+    (site / "images.js").write_text(site_script({"mode": "static", "title": config.title,
+                                                 "images": names}))
+    _write_json(site / "images.json", [asdict(image) for image in images])
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    # Two renames: the old site moves aside, the new one takes its name. Between them `out` is
+    # missing for an instant, which a server answers with 404 rather than a torn page.
+    os.chmod(staging, 0o755)      # mkdtemp makes it private; a site is for serving
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

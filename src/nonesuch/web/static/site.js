@@ -1,0 +1,172 @@
+// One random generated image at a time; another on click, Space or →, with the next one
+// already downloaded and decoded so it appears at once. ← goes back through what was shown.
+//
+// window.NONESUCH_SITE (set by images.js) says where images come from:
+//   static: {mode: "static", images: ["<id>.<ext>", ...]}   the files under img/, and each
+//           image's record in records/<id>.js (a script, so it loads from file:// too)
+//   live:   {mode: "live", api: "api/next"}  the server hands out a freshly generated image
+"use strict";
+(() => {
+  const site = window.NONESUCH_SITE || { mode: "static", images: [] };
+  const picture = document.getElementById("picture");
+  const caption = document.getElementById("caption");
+  const status = document.getElementById("status");
+  const recordList = document.getElementById("record");
+  const download = document.getElementById("download");
+  const verifyCommand = document.getElementById("verify-command");
+  const SMALL_IMAGE = 128;   // px; below this, show pixels crisply rather than blurred
+
+  // ---- where the next image comes from -------------------------------------------------------
+
+  const shuffled = (n) => {            // Fisher-Yates: every image once before any repeats
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  };
+  const order = shuffled((site.images || []).length);
+  let drawn = 0;
+
+  const pendingRecords = new Map();   // id -> resolve, for records/<id>.js callbacks
+  window.nonesuchRecord = (id, entry) => {
+    const resolve = pendingRecords.get(id);
+    pendingRecords.delete(id);
+    if (resolve) resolve(entry);
+  };
+  const loadRecord = (id) => new Promise((resolve, reject) => {
+    pendingRecords.set(id, resolve);
+    const script = document.createElement("script");
+    script.src = `records/${id}.js`;
+    script.onload = () => script.remove();
+    script.onerror = () => { script.remove(); reject(new Error(`no record for ${id}`)); };
+    document.head.append(script);
+  });
+
+  async function nextStaticEntry() {
+    const name = site.images[order[drawn++ % order.length]];
+    const entry = await loadRecord(name.split(".")[0]);
+    return { ...entry, src: entry.file };
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function nextLiveEntry() {
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(site.api, { cache: "no-store" });
+      if (response.ok) return response.json();
+      if (response.status !== 429 && response.status !== 503 || attempt >= 20) {
+        throw new Error(`the server answered ${response.status}`);
+      }
+      // Busy: wait as long as the server asks, then try again.
+      status.textContent = "The generator is busy; waiting for a fresh image…";
+      await sleep(1000 * Number(response.headers.get("Retry-After") || 1));
+    }
+  }
+
+  // An entry is ready when its image is downloaded and decoded, so showing it is instant.
+  async function prepare() {
+    const entry = await (site.mode === "live" ? nextLiveEntry() : nextStaticEntry());
+    const image = new Image();
+    image.src = entry.src;
+    await image.decode();
+    return entry;
+  }
+
+  // ---- showing it ----------------------------------------------------------------------------
+
+  const shown = [];        // entries in the order they were shown
+  let position = -1;       // index in `shown` of the one on screen
+  let upcoming = null;     // Promise of the preloaded next entry
+  let busy = false;
+
+  const fileName = (entry) => entry.file ? entry.file.split("/").pop() : entry.src.split("/").pop();
+
+  function describe(entry) {
+    const record = entry.record || {};
+    const parts = [];
+    const className = record.class_name ?? record.class;
+    if (className != null) parts.push(className.replaceAll("-", " "));
+    if (record.seed != null) parts.push(`seed ${record.seed}`);
+    if (entry.width) parts.push(`${entry.width}×${entry.height} px`);
+    return parts.join(" · ") || fileName(entry);
+  }
+
+  function fillRecord(entry) {
+    const rows = { file: fileName(entry), sha256: entry.sha256, ...(entry.record || {}) };
+    recordList.replaceChildren();
+    for (const [key, value] of Object.entries(rows)) {
+      if (value == null || value === "") continue;
+      const term = document.createElement("dt");
+      const detail = document.createElement("dd");
+      term.textContent = key.replaceAll("_", " ");
+      detail.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+      recordList.append(term, detail);
+    }
+    download.href = entry.src;
+    download.download = fileName(entry);
+    verifyCommand.textContent = `nonesuch verify ${fileName(entry)}`;
+  }
+
+  function show(entry) {
+    picture.src = entry.src;
+    picture.alt = entry.alt || "An AI-generated image";
+    picture.classList.toggle("small", (entry.width || SMALL_IMAGE) < SMALL_IMAGE);
+    picture.classList.remove("loading");
+    caption.textContent = describe(entry);
+    status.textContent = "";
+    fillRecord(entry);
+  }
+
+  function failed(error) {
+    picture.classList.remove("loading");
+    status.textContent = `Could not load an image: ${error.message}. Press → to try again.`;
+    upcoming = null;
+  }
+
+  async function next() {
+    if (busy) return;
+    if (position < shown.length - 1) { show(shown[++position]); return; }
+    busy = true;
+    picture.classList.add("loading");
+    try {
+      const entry = await (upcoming || prepare());
+      shown.push(entry);
+      position = shown.length - 1;
+      show(entry);
+      upcoming = prepare();
+      upcoming.catch(() => { upcoming = null; });   // a failed preload is retried on demand
+    } catch (error) {
+      failed(error);
+    } finally {
+      busy = false;
+    }
+  }
+
+  function previous() {
+    if (position > 0) show(shown[--position]);
+  }
+
+  // ---- input ---------------------------------------------------------------------------------
+
+  document.getElementById("next-image").addEventListener("click", next);
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    // Space and Enter on a focused control do what that control does (the image button: next).
+    const onControl = event.target.closest && event.target.closest("button, a, summary, input, textarea, select");
+    if (event.key === "ArrowRight" || (event.key === " " && !onControl)) {
+      event.preventDefault();
+      next();
+    } else if (event.key === "ArrowLeft") {
+      event.preventDefault();
+      previous();
+    }
+  });
+
+  if (site.mode === "static" && !order.length) {
+    status.textContent = "This site has no images.";
+  } else {
+    next();
+  }
+})();
