@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -27,5 +30,116 @@ def openmoji_command(
     console.print(f"{sum(counts.values())} emoji in {out} (license: {out / 'LICENSE.txt'})")
 
 
+def ingest_command(
+    sources: list[Path] = typer.Argument(..., help="Folders (recursive), image files, zip or tar(.gz/.bz2/.xz) archives."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to create, resume or add to."),
+    resolution: int = typer.Option(128, "--resolution", help="Largest side stored (power of two, 4..1024); every smaller power of two is stored too."),
+    crop: str = typer.Option("center", "--crop", help="center: crop the long side; pad: fit inside a square of --background."),
+    background: str = typer.Option("white", "--background", help="Colour under transparent pixels and around padded images."),
+    min_size: int = typer.Option(None, "--min-size", help="Reject images whose squared side is shorter (default: resolution / 2)."),
+    labels_from: str = typer.Option("folder", "--labels-from", help="folder: label = parent folder name; none."),
+    dedupe: str = typer.Option("exact", "--dedupe", help="exact: identical files; near: also re-encoded/resized copies (perceptual hash)."),
+    near_distance: int = typer.Option(6, "--near-distance", help="With --dedupe near: pHash bits (of 64) that may differ."),
+    max_pixels: int = typer.Option(89_478_485, "--max-pixels", help="Reject images with more pixels (decompression bombs)."),
+    workers: int = typer.Option(None, "--workers", help="Decode processes (default: all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+) -> None:
+    """Turn folders, files and archives of images into a dataset (resumable; re-running adds only what is new)."""
+    from nonesuch.data.dataset import DatasetError
+    from nonesuch.data.ingest import IngestConfig, SourceError, ingest
+
+    config = IngestConfig(resolution=resolution, crop=crop, background=background, min_size=min_size,
+                          labels_from=labels_from, dedupe=dedupe, near_distance=near_distance,
+                          max_pixels=max_pixels, workers=workers)
+    try:
+        summary = ingest(sources, out, config)
+    except (DatasetError, SourceError) as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: what was done is saved in {out}; re-run the same command to resume",
+                      soft_wrap=True)
+        raise typer.Exit(130)
+    if as_json:
+        print(json.dumps(asdict(summary), indent=2))
+    else:
+        _print_ingest_summary(summary)
+    if summary.images_in_dataset == 0:
+        console.print(f"[red]error:[/red] no image could be ingested from {', '.join(map(str, sources))} "
+                      f"({len(summary.rejected)} rejected); see the reasons above", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _print_ingest_summary(summary) -> None:
+    from nonesuch.data.info import reason_kind
+
+    console.print(
+        f"{summary.ingested} images ingested into {summary.out} ({summary.images_in_dataset} in total), "
+        f"{len(summary.rejected)} rejected, {summary.duplicates} duplicates"
+        + (f", {summary.already_done} already done earlier" if summary.already_done else "")
+        + f" in {summary.seconds:.1f} s ({summary.images_per_second:.0f} img/s)", soft_wrap=True)
+    shown = 0
+    for kind, count in Counter(reason_kind(r["reason"]) for r in summary.rejected).most_common():
+        example = next(r for r in summary.rejected if reason_kind(r["reason"]) == kind)
+        where = example["source"] + (f"!{example['member']}" if example["member"] else "")
+        console.print(f"  rejected {count:>5} {kind}  e.g. {where}: {example['reason']}", soft_wrap=True)
+        shown += 1
+        if shown == 10:
+            break
+
+
+def info_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
+) -> None:
+    """What a dataset holds: images, resolutions, labels, sources, rejected files by reason."""
+    from nonesuch.data.dataset import DatasetError
+    from nonesuch.data.info import dataset_info
+
+    try:
+        info = dataset_info(dataset)
+    except DatasetError as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(asdict(info), indent=2))
+        return
+    console.print(f"{info.path}: {info.images} images at {', '.join(map(str, info.resolutions))} px")
+    if info.parent:
+        console.print(f"  subset of {info.parent}")
+    for title, counts in (("labels", info.labels), ("sources", info.sources),
+                          ("rejected", info.rejected_by_reason), ("duplicates", info.duplicates)):
+        if counts:
+            console.print(f"{title}:")
+            for name, count in list(counts.items())[:20]:
+                console.print(f"  {count:>7}  {name}")
+            if len(counts) > 20:
+                console.print(f"  ... and {len(counts) - 20} more (--json lists all)")
+    if info.unlabelled and info.labels:
+        console.print(f"  {info.unlabelled:>7}  (no label)")
+
+
+def show_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    label: str = typer.Option(None, "--label", help="Only images with this label."),
+    n: int = typer.Option(64, "--n", help="How many images (spread evenly over the dataset)."),
+    resolution: int = typer.Option(None, "--resolution", help="Which stored resolution (default: largest)."),
+) -> None:
+    """Write a grid of dataset images to a PNG, to look at."""
+    from nonesuch.data.dataset import DatasetError
+    from nonesuch.data.show import show_grid
+
+    try:
+        path = show_grid(dataset, out, n=n, label=label, resolution=resolution)
+    except DatasetError as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"wrote {path}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
+    app.command("ingest")(ingest_command)
+    app.command("info")(info_command)
+    app.command("show")(show_command)

@@ -243,6 +243,10 @@ class DatasetWriter:
         row = self.db.execute("SELECT idx FROM images WHERE sha256 = ?", (sha256,)).fetchone()
         return row[0] if row else None
 
+    def image_hashes(self) -> list[tuple[int, str, str | None]]:
+        """(idx, sha256, phash) of every image, in index order: what dedupe needs to resume."""
+        return self.db.execute("SELECT idx, sha256, phash FROM images ORDER BY idx").fetchall()
+
     def seen(self) -> set[tuple[str, str]]:
         """(source, member) pairs already handled by an earlier run: ingested, rejected or duplicate."""
         seen: set[tuple[str, str]] = set()

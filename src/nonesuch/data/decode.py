@@ -1,0 +1,199 @@
+"""One image file's bytes -> an upright, square RGB uint8 array at the dataset resolution.
+
+Every way an image can arrive is handled here, in this order:
+
+    sniff      zero bytes, text, or a format we do not read          -> RejectedImage(reason)
+    header     pixel count over --max-pixels (decompression bomb)    -> RejectedImage
+               short side under --min-size                          -> RejectedImage
+    draft      JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling) when the
+               target is that much smaller; by far the largest saving on photo-sized inputs
+    load       truncated or corrupt data                             -> RejectedImage
+    orient     EXIF orientation applied, so pixels come out upright
+    colour     every Pillow mode to RGB; alpha composited over the background
+    square     centre crop, or pad with the background, then one Lanczos resize
+
+The formats are limited to the ones a dataset needs (JPEG, PNG, WebP, GIF, BMP, TIFF): Pillow
+can open more, some through external programs (EPS runs Ghostscript), which a pile of
+downloaded files should not be able to trigger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) opens as JPEG
+# EXIF orientations 5..8 are rotations by 90 or 270 degrees: width and height swap.
+_SWAPS_SIDES = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+
+
+class RejectedImage(Exception):
+    """An input that cannot become a dataset image; str(e) is a one-line reason for the manifest."""
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    resolution: int            # output side in pixels
+    crop: str = "center"       # 'center': crop the short side; 'pad': fit inside, fill with background
+    background: tuple[int, int, int] = (255, 255, 255)
+    min_size: int = 64         # reject if the side that becomes the square is shorter
+    max_pixels: int = 89_478_485  # width x height above which a file is a decompression bomb
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray   # [R, R, 3] uint8
+    sha256: str          # of the file's bytes
+    width: int           # original size, after EXIF rotation
+    height: int
+    mode: str            # original Pillow mode
+    format: str
+
+
+def decode_square(data: bytes, options: DecodeOptions) -> DecodedImage:
+    """Decode one file's bytes; raises RejectedImage with the reason when it cannot."""
+    image = _open(data)
+    fmt, mode = image.format or "image", image.mode
+    width, height = _upright_size(image)
+    _check_size(width, height, options)
+    if fmt in ("JPEG", "MPO"):
+        _request_dct_scaling(image, options)
+    _load(image, fmt)
+    image = _upright(image)
+    rgb = to_rgb(image, options.background)
+    square = to_square(rgb, options)
+    return DecodedImage(np.asarray(square), hashlib.sha256(data).hexdigest(), width, height, mode, fmt)
+
+
+def _open(data: bytes) -> Image.Image:
+    if not data:
+        raise RejectedImage("not an image (zero bytes)")
+    try:
+        return Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as e:
+        raise RejectedImage(f"decompression bomb: {e}") from e
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if _looks_like_text(data):
+            raise RejectedImage("not an image (text file)") from e
+        raise RejectedImage("not an image (unrecognised content)") from e
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:512]
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block: keep the pixels, ignore the orientation
+        orientation = 1
+    return (height, width) if orientation in _SWAPS_SIDES else (width, height)
+
+
+def _check_size(width: int, height: int, options: DecodeOptions) -> None:
+    if width * height > options.max_pixels:
+        raise RejectedImage(
+            f"decompression bomb: {width * height} pixels > --max-pixels {options.max_pixels}")
+    side = min(width, height) if options.crop == "center" else max(width, height)
+    if side < options.min_size:
+        raise RejectedImage(f"too small: {width}x{height} < --min-size {options.min_size}")
+
+
+def _request_dct_scaling(image: Image.Image, options: DecodeOptions) -> None:
+    """Ask libjpeg for the smallest 1/2^k scale that keeps the square's side >= resolution.
+
+    draft() keeps both sides >= the requested size, so request the whole image scaled so that
+    the side which becomes the square lands on the resolution.
+    """
+    width, height = image.size
+    side = min(width, height) if options.crop == "center" else max(width, height)
+    if side < 2 * options.resolution:
+        return
+    scale = options.resolution / side
+    image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
+
+
+def _load(image: Image.Image, fmt: str) -> None:
+    try:
+        image.load()
+    except Image.DecompressionBombError as e:
+        raise RejectedImage(f"decompression bomb: {e}") from e
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+        message = " ".join(str(e).split())  # one line
+        if "truncated" in message.lower() or isinstance(e, EOFError):
+            raise RejectedImage(f"truncated {fmt}") from e
+        raise RejectedImage(f"corrupt {fmt}: {message}") from e
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # damaged EXIF: the pixels are still good, the orientation is unknown
+        return image
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Any Pillow mode -> RGB. Transparency (alpha channel, or a palette/tRNS transparent colour)
+    is composited over `background`; 16- and 32-bit greys are scaled to 8 bits, not clipped."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return Image.fromarray(_high_depth_to_u8(image)).convert("RGB")
+    if mode == "RGB" and "transparency" not in image.info:
+        return image
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, background)
+        flat.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def _high_depth_to_u8(image: Image.Image) -> np.ndarray:
+    """[H, W] uint8 from a 16-bit, 32-bit integer or float grey image."""
+    values = np.asarray(image).astype(np.float32)
+    if image.mode == "F" and values.size and values.max() <= 1.0:
+        values = values * 255.0
+    else:
+        values = values / 257.0  # 65535 -> 255 exactly: the full 16-bit range maps to 8 bits
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def to_square(image: Image.Image, options: DecodeOptions) -> Image.Image:
+    """Centre-crop (or pad) to a square and resize to options.resolution in one Lanczos pass."""
+    r = options.resolution
+    width, height = image.size
+    if options.crop == "center":
+        side = min(width, height)
+        left, top = (width - side) / 2, (height - side) / 2
+        if side == r and width == height:
+            return image
+        # box= resizes straight from the crop window: no intermediate cropped copy.
+        return image.resize((r, r), Image.LANCZOS, box=(left, top, left + side, top + side),
+                            reducing_gap=3.0)
+    scale = r / max(width, height)
+    fitted = image.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                          Image.LANCZOS, reducing_gap=3.0)
+    canvas = Image.new("RGB", (r, r), options.background)
+    canvas.paste(fitted, ((r - fitted.width) // 2, (r - fitted.height) // 2))
+    return canvas
+
+
+def read_and_decode(payload: bytes | Path, options: DecodeOptions, max_bytes: int) -> DecodedImage:
+    """decode_square for a file on disk (read here, in the worker) or bytes already read."""
+    if isinstance(payload, Path):
+        try:
+            size = payload.stat().st_size
+            if size > max_bytes:
+                raise RejectedImage(f"too large: {size} bytes > {max_bytes}")
+            payload = payload.read_bytes()
+        except OSError as e:
+            raise RejectedImage(f"unreadable file: {e.strerror or e}") from e
+    return decode_square(payload, options)

@@ -1,0 +1,292 @@
+"""`nonesuch ingest`: a messy pile of images becomes a clean multi-resolution dataset.
+
+    list_entries(SRC...)        names, in a fixed order (sources.py)
+      -> skip what an earlier run already handled (resume)
+      -> read_entries           bytes of archive members / paths of files
+      -> worker pool            decode_square + sha256 + pHash (decode.py, dedupe.py)
+      -> in order               exact / near duplicate?  -> DatasetWriter.duplicate
+                                rejected?               -> DatasetWriter.reject
+                                else                    -> batch -> DatasetWriter.append
+
+Results come back in input order (Pool.imap), and every decision depends only on the entries
+before it, so the dataset's order and contents are the same however many workers ran, and an
+interrupted run re-run with the same arguments ends with the same bytes as one clean run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageColor
+
+from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, resolutions_up_to
+from nonesuch.data.decode import DecodeOptions, RejectedImage, read_and_decode
+from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex, perceptual_hash
+from nonesuch.data.sources import ReadLimits, SourceEntry, SourceError, list_entries, read_entries
+from nonesuch.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    resolution: int = 128          # largest stored side; every power of two from 4 up is stored
+    crop: str = "center"           # 'center' | 'pad'
+    background: str = "white"      # what transparency is composited over (and pad fills with)
+    min_size: int | None = None    # reject if the squared side is shorter; default resolution // 2
+    labels_from: str = "folder"    # 'folder': the parent folder's name; 'none'
+    dedupe: str = "exact"          # 'exact' (sha256) | 'near' (also perceptual hash)
+    near_distance: int = 6         # pHash bits that may differ for a near duplicate
+    max_pixels: int = 89_478_485   # width x height above which a file is a decompression bomb
+    max_file_bytes: int = 512 << 20  # larger files and archive members are refused unread
+    workers: int | None = None     # decode processes; default os.cpu_count()
+    batch_size: int = 256          # images per append (and per resume checkpoint)
+
+    def resolved(self) -> IngestConfig:
+        """Defaults filled in and every field checked; raises DatasetError naming the option."""
+        resolutions_up_to(self.resolution)
+        if self.crop not in ("center", "pad"):
+            raise DatasetError(f"--crop must be 'center' or 'pad', not {self.crop!r}")
+        if self.labels_from not in ("folder", "none"):
+            raise DatasetError(f"--labels-from must be 'folder' or 'none', not {self.labels_from!r}")
+        if self.dedupe not in ("exact", "near"):
+            raise DatasetError(f"--dedupe must be 'exact' or 'near', not {self.dedupe!r}")
+        background_rgb(self.background)
+        return replace(
+            self,
+            min_size=self.resolution // 2 if self.min_size is None else self.min_size,
+            workers=max(1, self.workers or os.cpu_count() or 1),
+        )
+
+    def identity(self) -> dict:
+        """The fields that decide the dataset's contents (not how fast it is made)."""
+        fields = asdict(self)
+        for speed_only in ("workers", "batch_size"):
+            fields.pop(speed_only)
+        return fields
+
+
+def background_rgb(name: str) -> tuple[int, int, int]:
+    try:
+        return ImageColor.getrgb(name)[:3]
+    except ValueError as e:
+        raise DatasetError(f"--background {name!r} is not a colour (try white, black, #808080)") from e
+
+
+@dataclass
+class IngestSummary:
+    out: str
+    ingested: int = 0                   # images added by this run
+    rejected: list[dict] = field(default_factory=list)  # [{"source", "member", "reason"}]
+    duplicates: int = 0                 # exact + near, skipped by this run
+    near_duplicates: int = 0
+    already_done: int = 0               # entries an earlier run handled (resume)
+    images_in_dataset: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+# ---- worker side ------------------------------------------------------------------------------
+
+_worker_options: DecodeOptions | None = None
+_worker_max_bytes = 0
+
+
+def _init_worker(options: DecodeOptions, max_bytes: int) -> None:
+    global _worker_options, _worker_max_bytes
+    _worker_options, _worker_max_bytes = options, max_bytes
+    # decode.py applies --max-pixels itself, with a reason that names the option; Pillow's own
+    # (fixed) limit would otherwise refuse files the user allowed.
+    Image.MAX_IMAGE_PIXELS = None
+
+
+def _decode_task(task: tuple[SourceEntry, bytes | Path | str]) -> tuple[SourceEntry, tuple]:
+    """Runs in a worker: ('ok', pixels, sha256, phash, width, height, mode) or ('rejected', reason)."""
+    entry, payload = task
+    if isinstance(payload, str):
+        return entry, ("rejected", payload)
+    try:
+        image = read_and_decode(payload, _worker_options, _worker_max_bytes)
+    except RejectedImage as e:
+        return entry, ("rejected", str(e))
+    except Exception as e:  # a decoder bug on one hostile file must not end the run
+        return entry, ("rejected", f"unreadable: {type(e).__name__}: {' '.join(str(e).split())}")
+    return entry, ("ok", image.pixels, image.sha256, perceptual_hash(image.pixels),
+                   image.width, image.height, image.mode)
+
+
+class _Backpressure:
+    """Keeps at most `slots` tasks between the reader and the consumer. Pool.imap pulls its input
+    eagerly on a thread; without this a large archive would be read into memory whole."""
+
+    def __init__(self, slots: int):
+        self._slots = threading.Semaphore(slots)
+        self._stopped = False
+
+    def feed(self, items: Iterable) -> Iterator:
+        for item in items:
+            self._slots.acquire()
+            if self._stopped:
+                return
+            yield item
+
+    def done_one(self) -> None:
+        self._slots.release()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._slots.release()  # wake the feeding thread so the pool can shut down
+
+
+# ---- main side --------------------------------------------------------------------------------
+
+class _Decisions:
+    """What the run has kept so far, to tell new images from duplicates; rebuilt from the
+    manifest on resume, so a resumed run decides exactly as a clean run would."""
+
+    def __init__(self, writer: DatasetWriter, config: IngestConfig):
+        rows = writer.image_hashes()
+        self.by_sha256 = {sha: idx for idx, sha, _ in rows}
+        self.near = NearDuplicateIndex(config.near_distance) if config.dedupe == "near" else None
+        if self.near is not None:
+            for idx, _, phash in rows:
+                if phash is not None:
+                    self.near.add(int(phash, 16), idx)
+
+    def duplicate_of(self, sha256: str, phash: int) -> tuple[int, str] | None:
+        if sha256 in self.by_sha256:
+            return self.by_sha256[sha256], "exact"
+        if self.near is not None and (idx := self.near.find(phash)) is not None:
+            return idx, "near"
+        return None
+
+    def keep(self, sha256: str, phash: int, idx: int) -> None:
+        self.by_sha256[sha256] = idx
+        if self.near is not None:
+            self.near.add(phash, idx)
+
+
+@dataclass
+class _Batch:
+    """Decisions not yet on disk; written together so a checkpoint is one consistent prefix."""
+
+    images: list[np.ndarray] = field(default_factory=list)   # each [R, R, 3] uint8
+    records: list[ImageRecord] = field(default_factory=list)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+    def write(self, writer: DatasetWriter) -> None:
+        if self.images:
+            writer.append(np.stack(self.images), self.records)
+        for row in self.rejected:
+            writer.reject(*row)
+        for row in self.duplicates:
+            writer.duplicate(*row)
+
+
+def _open_writer(out: Path, config: IngestConfig) -> DatasetWriter:
+    """Create the dataset, or reopen it to resume / add to it if it was ingested the same way."""
+    wanted = config.identity()
+    writer = DatasetWriter(out, config.resolution, config=wanted, made_by="nonesuch ingest")
+    stored = json.loads((out / "dataset.json").read_text()).get("config", {})
+    differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
+    if differing:
+        writer.close()
+        k = differing[0]
+        raise DatasetError(
+            f"{out}: was ingested with {k}={stored[k]!r}, not {wanted[k]!r}; re-run with the "
+            f"same options to resume or add to it, or choose another --out")
+    return writer
+
+
+def ingest(sources: Iterable[str | Path], out: str | Path, config: IngestConfig = IngestConfig(),
+           *, show_progress: bool = True,
+           after_batch: Callable[[int], None] | None = None) -> IngestSummary:
+    """Ingest images from folders, files and archives into the dataset at `out`.
+
+    Re-running with the same sources and config resumes an interrupted run, or adds nothing.
+    after_batch(n) is called after the n-th batch is on disk (tests use it to interrupt a run).
+    Raises DatasetError / SourceError for problems with the arguments; bad images never raise.
+    """
+    started = time.perf_counter()
+    config = config.resolved()
+    out = Path(out)
+    entries = list_entries(sources, exclude=out,
+                           limits=ReadLimits(max_member_bytes=config.max_file_bytes))
+    writer = _open_writer(out, config)
+    summary = IngestSummary(out=str(out))
+    try:
+        done = writer.seen()
+        todo = [e for e in entries if e.key not in done]
+        summary.already_done = len(entries) - len(todo)
+        _run(todo, writer, config, summary, show_progress, after_batch)
+        summary.images_in_dataset = writer.count
+    finally:
+        writer.close()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    summary.images_per_second = round(summary.ingested / max(summary.seconds, 1e-9), 1)
+    return summary
+
+
+def _run(todo: list[SourceEntry], writer: DatasetWriter, config: IngestConfig,
+         summary: IngestSummary, show_progress: bool,
+         after_batch: Callable[[int], None] | None) -> None:
+    options = DecodeOptions(config.resolution, config.crop, background_rgb(config.background),
+                            config.min_size, config.max_pixels)
+    decisions = _Decisions(writer, config)
+    chunk = 4  # small chunks: results stream back steadily, and order is still kept
+    backpressure = _Backpressure(slots=max(64, chunk * config.workers * 8))
+    batch, batches_written = _Batch(), 0
+    # The pool is forked before the progress bar starts its refresh thread.
+    pool = multiprocessing.get_context("fork").Pool(
+        config.workers, initializer=_init_worker, initargs=(options, config.max_file_bytes))
+    try:
+        with progress_bar("ingesting", len(todo), disable=not show_progress) as advance:
+            results = pool.imap(_decode_task, backpressure.feed(read_entries(todo)), chunksize=chunk)
+            for entry, outcome in results:
+                backpressure.done_one()
+                _decide(entry, outcome, batch, writer, decisions, config, summary)
+                advance()
+                if len(batch.images) >= config.batch_size:
+                    batch.write(writer)
+                    batch, batches_written = _Batch(), batches_written + 1
+                    if after_batch is not None:
+                        after_batch(batches_written)
+            batch.write(writer)
+    finally:
+        backpressure.stop()
+        pool.terminate()
+        pool.join()
+
+
+def _decide(entry: SourceEntry, outcome: tuple, batch: _Batch, writer: DatasetWriter,
+            decisions: _Decisions, config: IngestConfig, summary: IngestSummary) -> None:
+    if outcome[0] == "rejected":
+        batch.rejected.append((entry.source, entry.member, outcome[1]))
+        summary.rejected.append({"source": entry.source, "member": entry.member, "reason": outcome[1]})
+        return
+    _, pixels, sha256, phash, width, height, mode = outcome
+    duplicate = decisions.duplicate_of(sha256, phash)
+    if duplicate is not None:
+        idx, kind = duplicate
+        batch.duplicates.append((entry.source, entry.member, idx, kind))
+        summary.duplicates += 1
+        summary.near_duplicates += kind == "near"
+        return
+    idx = writer.count + len(batch.images)  # where append() will put it
+    decisions.keep(sha256, phash, idx)
+    batch.images.append(pixels)
+    batch.records.append(ImageRecord(
+        sha256=sha256, source=entry.source, member=entry.member, width=width, height=height,
+        mode=mode, label=entry.label if config.labels_from == "folder" else None,
+        phash=hash_to_hex(phash)))
+    summary.ingested += 1
+
+
+__all__ = ["IngestConfig", "IngestSummary", "SourceError", "ingest"]

@@ -1,0 +1,125 @@
+"""Ingest end to end on real emoji PNGs: labels, order, resume, idempotence, the CLI."""
+
+import json
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from nonesuch.cli import app
+from nonesuch.data import Dataset, IngestConfig, ingest
+
+
+def _manifest_rows(path):
+    db = sqlite3.connect(path / "manifest.sqlite")
+    rows = {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+            for t in ("images", "rejected", "duplicates")}
+    db.close()
+    return rows
+
+
+def _pixel_bytes(path):
+    return {p.name: p.read_bytes() for p in sorted((path / "pixels").iterdir())}
+
+
+def test_folder_ingest_labels_every_resolution_and_upright_pixels(emoji_folder, tmp_path):
+    summary = ingest([emoji_folder], tmp_path / "ds", IngestConfig(resolution=32, workers=2),
+                     show_progress=False)
+    ds = Dataset(tmp_path / "ds")
+    assert summary.ingested == len(ds) == 48 and summary.rejected == []
+    assert ds.resolutions == [4, 8, 16, 32]
+    assert ds.label_names() == ["animals-nature", "food-drink", "objects", "smileys-emotion"]
+    assert (np.bincount(ds.label_indices()) == 12).all()
+    records = ds.records()
+    # sorted source order, whatever the number of workers
+    assert [r.source for r in records] == sorted(str(p) for p in emoji_folder.glob("*/*.png"))
+    assert records[0].mode == "RGBA" and (records[0].width, records[0].height) == (64, 64)
+    # RGBA emoji composited over white: white corners, coloured centre; equal to a direct resize
+    first = np.asarray(Image.open(records[0].source).convert("RGBA"))
+    alpha = first[..., 3:] / 255.0
+    flat = Image.fromarray((first[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8))
+    expected = np.asarray(flat.resize((32, 32), Image.LANCZOS), np.int16)
+    assert np.abs(ds.images(32)[0].astype(np.int16) - expected).mean() < 2.0
+    assert ds.images(32)[:, 0, 0].min() > 240
+
+
+def test_config_is_saved_and_a_different_config_is_refused(emoji_folder, tmp_path):
+    ingest([emoji_folder / "objects"], tmp_path / "ds", IngestConfig(resolution=16), show_progress=False)
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert meta["config"]["resolution"] == 16 and meta["config"]["min_size"] == 8
+    assert meta["config"]["crop"] == "center"
+    from nonesuch.data import DatasetError
+    with pytest.raises(DatasetError, match="crop='center'"):
+        ingest([emoji_folder / "objects"], tmp_path / "ds", IngestConfig(resolution=16, crop="pad"),
+               show_progress=False)
+
+
+def test_interrupted_run_resumes_to_the_bytes_of_a_clean_run(emoji_folder, tmp_path):
+    config = IngestConfig(resolution=16, batch_size=8, workers=2, dedupe="near")
+    src = tmp_path / "src"
+    # (smileys-emotion left out: its grinning-face variants are near duplicates of each other)
+    shutil.copytree(emoji_folder, src, ignore=shutil.ignore_patterns("smileys-emotion"))
+    shutil.copy(src / "objects" / "1F453.png", src / "objects" / "copy-of-1F453.png")  # exact dup
+    (src / "objects" / "broken.png").write_bytes(b"not a png")
+
+    ingest([src], tmp_path / "clean", config, show_progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    def crash_after_three(n):
+        if n == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        ingest([src], tmp_path / "resumed", config, show_progress=False, after_batch=crash_after_three)
+    assert len(Dataset(tmp_path / "resumed")) == 24
+    summary = ingest([src], tmp_path / "resumed", config, show_progress=False)
+    assert summary.already_done >= 24 and summary.images_in_dataset == len(Dataset(tmp_path / "clean"))
+
+    assert _pixel_bytes(tmp_path / "resumed") == _pixel_bytes(tmp_path / "clean")
+    assert _manifest_rows(tmp_path / "resumed") == _manifest_rows(tmp_path / "clean")
+    rows = _manifest_rows(tmp_path / "clean")
+    assert len(rows["duplicates"]) == 1 and rows["duplicates"][0][3] == "exact"
+    assert [r[0].endswith("broken.png") for r in rows["rejected"]] == [True]
+
+    # a second complete run adds nothing and changes no byte
+    again = ingest([src], tmp_path / "resumed", config, show_progress=False)
+    assert again.ingested == 0 and again.rejected == [] and again.duplicates == 0
+    assert _pixel_bytes(tmp_path / "resumed") == _pixel_bytes(tmp_path / "clean")
+    assert _manifest_rows(tmp_path / "resumed") == _manifest_rows(tmp_path / "clean")
+
+
+def test_cli_ingest_json_info_json_and_show(emoji_folder, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ds"
+    result = runner.invoke(app, ["ingest", str(emoji_folder), "--out", str(out), "--resolution", "16",
+                                 "--labels-from", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["ingested"] == 48 and summary["rejected"] == [] and summary["duplicates"] == 0
+
+    result = runner.invoke(app, ["info", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["images"] == 48 and info["resolutions"] == [4, 8, 16]
+    assert info["labels"] == {} and info["unlabelled"] == 48
+    assert sum(info["sources"].values()) == 48 and len(info["sources"]) == 4
+
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(app, ["show", str(out), "--out", str(grid), "--n", "9"])
+    assert result.exit_code == 0, result.output
+    sheet = Image.open(grid)
+    assert sheet.format == "PNG" and min(sheet.size) >= 16 * 3
+
+
+def test_cli_exits_1_with_one_line_when_nothing_is_ingested(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.png").write_bytes(b"")
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "junk"), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 1
+    assert "no image could be ingested" in result.output
+    assert "not an image (zero bytes)" in result.output
