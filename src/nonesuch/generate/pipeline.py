@@ -65,7 +65,7 @@ class Producer:
         if size < 16:
             raise ProvenanceError(f"--size {size} is too small; the watermark needs >= 128 px")
         self.loaded = load_generator(run_dir, checkpoint=checkpoint, device="cpu")
-        self.label = _class_index(self.loaded.class_names, class_name)
+        self.label = class_index(self.loaded.class_names, class_name)
         self.size, self.fmt, self.truncation, self.class_name = size, fmt, truncation, class_name
         self.media_type = FORMATS[fmt]
         self.threads = threads or os.cpu_count() or 1
@@ -125,7 +125,7 @@ class Producer:
         class_index = self._class_of(seed)
         class_name = None if class_index is None else self.loaded.class_names[class_index]
         return GenerationRecord(
-            run=Path(self.loaded.run_dir).name, checkpoint=Path(self.loaded.checkpoint_path).name,
+            run=Path(self.loaded.run_dir).name, checkpoint=Path(self.loaded.checkpoint_path).parent.name,
             checkpoint_sha256=self.loaded.checkpoint_sha256, seed=int(seed),
             class_name=class_name, truncation=self.truncation, size=self.size,
             format=self.fmt, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -163,7 +163,7 @@ class Producer:
         self.close()
 
 
-def _class_index(class_names: list[str] | None, class_name: str | None) -> int | None:
+def class_index(class_names: list[str] | None, class_name: str | None) -> int | None:
     if class_name is None:
         return None
     if not class_names:

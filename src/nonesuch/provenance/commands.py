@@ -1,8 +1,105 @@
-"""CLI verbs of this stage (registered by nonesuch.cli). Keep imports of heavy libraries inside
-the verb functions so `nonesuch --help` stays fast."""
+"""CLI verbs of the provenance stage: `nonesuch keys init` and `nonesuch verify FILE...`.
+Heavy imports (c2pa, scipy, cryptography) stay inside the verbs so `nonesuch --help` is fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
+keys_app = typer.Typer(no_args_is_help=True, help="Signing keys for C2PA manifests.")
+
+
+@keys_app.command("init")
+def keys_init(
+    force: bool = typer.Option(False, "--force", help="Replace existing keys (old images then "
+                               "verify only against the old ca.pem)."),
+) -> None:
+    """Make a local CA and an ES256 signing certificate in the nonesuch config folder
+    ($NONESUCH_HOME, else $XDG_CONFIG_HOME/nonesuch, else ~/.config/nonesuch)."""
+    from nonesuch.progress import console
+    from nonesuch.provenance.errors import ProvenanceError
+    from nonesuch.provenance.keys import init_keys
+
+    try:
+        keys = init_keys(force=force)
+    except ProvenanceError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    console.print(f"signing keys written to {keys.folder} (private keys mode 0600)")
+    console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}")
+
+
+def verify(
+    files: List[Path] = typer.Argument(..., help="Images to check."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON list on stdout."),
+    trust: Optional[Path] = typer.Option(None, "--trust", help="CA certificate(s) (PEM) to trust; "
+                                         "a manifest signed under them reads 'trusted'."),
+    registry_path: Optional[Path] = typer.Option(None, "--registry", help="Registry SQLite file "
+                                                 "(default: the one in the nonesuch config folder)."),
+) -> None:
+    """Check each provenance layer of each FILE (C2PA, XMP, watermark, registry) and print a
+    one-word verdict. Exit status 1 if any file could not be read; the others are still checked."""
+    from nonesuch.progress import console
+    from nonesuch.provenance.errors import ProvenanceError
+    from nonesuch.provenance.registry import Registry
+    from nonesuch.provenance.verify import verify_file
+
+    try:
+        trust_anchors = trust.read_bytes() if trust else None
+    except OSError as error:
+        console.print(f"[red]error:[/red] {trust}: cannot read trust anchors ({error.strerror})")
+        raise typer.Exit(1)
+    if trust_anchors is not None and b"BEGIN CERTIFICATE" not in trust_anchors:
+        console.print(f"[red]error:[/red] {trust}: not a PEM certificate file")
+        raise typer.Exit(1)
+    try:
+        registry = Registry(registry_path)
+    except ProvenanceError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    reports, failed = [], 0
+    with registry:
+        for path in files:
+            try:
+                report = verify_file(path, trust_anchors, registry).to_json()
+            except ProvenanceError as error:
+                failed += 1
+                console.print(f"[red]error:[/red] {error}")
+                report = {"path": str(path), "error": str(error), "verdict": "unreadable"}
+            reports.append(report)
+            if not as_json and "error" not in report:
+                typer.echo(_describe(report, trusted_given=trust is not None))
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2, default=str))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _describe(report: dict, trusted_given: bool) -> str:
+    c2pa, xmp, mark, registry = (report[k] for k in ("c2pa", "xmp", "watermark", "registry"))
+    c2pa_line = c2pa["status"]
+    if c2pa["status"] == "valid" and not trusted_given:
+        c2pa_line += " (signer not trusted; add --trust CA.pem)"
+    elif c2pa["status"] == "invalid":
+        c2pa_line += f" ({', '.join(c2pa['codes'])})"
+    xmp_line = xmp["status"] + (f" ({xmp.get('digital_source_type')})" if xmp["status"] == "present" else "")
+    mark_line = mark["status"]
+    if mark["status"] == "found":
+        mark_line += f" ID {mark['watermark_hex']} (confidence {mark['confidence']:.6f})"
+    registry_line = registry["status"]
+    if registry["status"] == "match":
+        row = registry["record"]
+        registry_line += (f" via {registry['via']}: run {row['run']}, seed {row['seed']}, "
+                          f"checkpoint {row['checkpoint_sha256'][:12]}"
+                          + (", class " + row["class_name"] if row.get("class_name") else "")
+                          + ("" if registry.get("same_file") else " (a copy, not the original file)"))
+    return (f"{report['path']}: {report['verdict']}\n  c2pa:      {c2pa_line}\n"
+            f"  xmp:       {xmp_line}\n  watermark: {mark_line}\n  registry:  {registry_line}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(keys_app, name="keys")
+    app.command("verify")(verify)
