@@ -33,15 +33,15 @@ def publish_command(
         else:
             summary = publish_site(source, out, title=title)
     except PublishError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(1)
     except Exception as error:
         if not _is_generator_error(error):
             raise
-        console.print(f"[red]error:[/red] {source}: {error}")
+        console.print(f"[red]error:[/red] {source}: {error}", soft_wrap=True)
         raise typer.Exit(1)
     for line in summary.skipped:
-        console.print(f"[yellow]skipped[/yellow] {line}")
+        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
     console.print(f"{summary.images} images published to {summary.site} "
                   f"(page without the image: {summary.page_bytes / 1024:.1f} KB)")
     console.print(f"open {(summary.site / 'index.html').resolve().as_uri()} "
@@ -75,12 +75,12 @@ def serve_command(
     try:
         serve(target, config)
     except ServeError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(1)
     except Exception as error:
         if not _is_generator_error(error):
             raise
-        console.print(f"[red]error:[/red] {target}: {error}")
+        console.print(f"[red]error:[/red] {target}: {error}", soft_wrap=True)
         raise typer.Exit(1)
 
 
