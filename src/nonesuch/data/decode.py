@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,30 +59,45 @@ class DecodedImage:
 
 def decode_square(data: bytes, options: DecodeOptions) -> DecodedImage:
     """Decode one file's bytes; raises RejectedImage with the reason when it cannot."""
-    image = _open(data)
+    image = _open(data, options)
     fmt, mode = image.format or "image", image.mode
     width, height = _upright_size(image)
     _check_size(width, height, options)
     if fmt in ("JPEG", "MPO"):
         _request_dct_scaling(image, options)
-    _load(image, fmt)
+    _load(image, fmt, options)
     image = _upright(image)
     rgb = to_rgb(image, options.background)
     square = to_square(rgb, options)
     return DecodedImage(np.asarray(square), hashlib.sha256(data).hexdigest(), width, height, mode, fmt)
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, options: DecodeOptions) -> Image.Image:
     if not data:
         raise RejectedImage("not an image (zero bytes)")
     try:
         return Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as e:
-        raise RejectedImage(f"decompression bomb: {e}") from e
+        raise RejectedImage(_bomb_reason(e, options)) from e
     except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        if _looks_like_text(data):
-            raise RejectedImage("not an image (text file)") from e
-        raise RejectedImage("not an image (unrecognised content)") from e
+        raise RejectedImage(_unopenable_reason(data)) from e
+
+
+# Signatures of the formats we read, and the marker a complete file ends with (if it has one).
+_SIGNATURES = {b"\xff\xd8\xff": ("JPEG", b"\xff\xd9"), b"\x89PNG\r\n\x1a\n": ("PNG", b"IEND\xaeB`\x82"),
+               b"GIF8": ("GIF", b";"), b"BM": ("BMP", None), b"II*\x00": ("TIFF", None),
+               b"MM\x00*": ("TIFF", None), b"RIFF": ("WEBP", None)}
+
+
+def _unopenable_reason(data: bytes) -> str:
+    """Why Pillow could not even read the header: name the format when the signature gives it."""
+    for signature, (fmt, end_marker) in _SIGNATURES.items():
+        if data.startswith(signature):
+            cut = end_marker is not None and end_marker not in data[-32:]
+            return f"truncated {fmt}" if cut else f"corrupt {fmt} (unreadable header)"
+    if _looks_like_text(data):
+        return "not an image (text file)"
+    return "not an image (unrecognised content)"
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -121,11 +137,23 @@ def _request_dct_scaling(image: Image.Image, options: DecodeOptions) -> None:
     image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
 
 
-def _load(image: Image.Image, fmt: str) -> None:
+def _bomb_reason(error: Exception, options: DecodeOptions) -> str:
+    """Pillow's own limit fired (ingest workers lift it; a direct caller may not have). Say it in
+    the same words as our --max-pixels check."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    if not found:
+        return f"decompression bomb: {' '.join(str(error).split())}"
+    pixels = int(found.group(1))
+    if pixels > options.max_pixels:
+        return f"decompression bomb: {pixels} pixels > --max-pixels {options.max_pixels}"
+    return f"decompression bomb: {pixels} pixels > Pillow's limit {2 * (Image.MAX_IMAGE_PIXELS or 0)}"
+
+
+def _load(image: Image.Image, fmt: str, options: DecodeOptions) -> None:
     try:
         image.load()
     except Image.DecompressionBombError as e:
-        raise RejectedImage(f"decompression bomb: {e}") from e
+        raise RejectedImage(_bomb_reason(e, options)) from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
         message = " ".join(str(e).split())  # one line
         if "truncated" in message.lower() or isinstance(e, EOFError):
