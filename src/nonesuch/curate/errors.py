@@ -1,0 +1,5 @@
+"""The one error type of the curate stage: something a user can fix, named in one line."""
+
+
+class CurateError(Exception):
+    """A curation step that cannot go on; the message names the file and what to do."""

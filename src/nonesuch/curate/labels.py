@@ -1,0 +1,88 @@
+"""Human labels, kept in the dataset: `DATASET/labels.sqlite`.
+
+Every key press is one appended row (target, image index, keep/discard/skip, time, source). An
+image's current label is its latest row for that target; undo deletes the latest row, so the one
+before it (if any) comes back. Several named targets live side by side ("smileys", "no-text"...),
+and the log survives restarts of the labeling page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+LABELS = ("keep", "discard", "skip")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS labels (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,  -- order of labelling; undo removes the largest
+    target TEXT NOT NULL,                      -- what is being cut out, e.g. 'smileys'
+    idx    INTEGER NOT NULL,                   -- the image's index in the dataset
+    label  TEXT NOT NULL CHECK (label IN ('keep', 'discard', 'skip')),
+    time   REAL NOT NULL,                      -- unix seconds
+    source TEXT NOT NULL DEFAULT 'page'        -- 'page' or what it was imported from
+);
+CREATE INDEX IF NOT EXISTS labels_by_target ON labels (target, idx);
+"""
+
+
+class LabelStore:
+    """The label log of one dataset folder."""
+
+    def __init__(self, dataset_root: str | Path):
+        self.path = Path(dataset_root) / "labels.sqlite"
+        # One connection shared by the labeling page's worker threads; sqlite serialises writes.
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+
+    def add(self, target: str, idx: int, label: str, source: str = "page") -> None:
+        if label not in LABELS:
+            raise ValueError(f"label must be one of {LABELS}, not {label!r}")
+        with self.db:
+            self.db.execute("INSERT INTO labels (target, idx, label, time, source) VALUES (?, ?, ?, ?, ?)",
+                            (target, int(idx), label, time.time(), source))
+
+    def add_many(self, target: str, items: list[tuple[int, str]], source: str) -> None:
+        if any(label not in LABELS for _, label in items):
+            raise ValueError(f"labels must be among {LABELS}")
+        now = time.time()
+        with self.db:
+            self.db.executemany("INSERT INTO labels (target, idx, label, time, source) VALUES (?, ?, ?, ?, ?)",
+                                [(target, int(i), label, now, source) for i, label in items])
+
+    def undo(self, target: str) -> int | None:
+        """Remove the target's latest label; returns the image index it was on (None if none)."""
+        row = self.db.execute("SELECT id, idx FROM labels WHERE target = ? ORDER BY id DESC LIMIT 1",
+                              (target,)).fetchone()
+        if row is None:
+            return None
+        with self.db:
+            self.db.execute("DELETE FROM labels WHERE id = ?", (row[0],))
+        return row[1]
+
+    def current(self, target: str) -> dict[int, str]:
+        """{image index: latest label} for the target, skips included, in labelling order."""
+        rows = self.db.execute(
+            "SELECT idx, label FROM labels WHERE id IN (SELECT MAX(id) FROM labels WHERE target = ? GROUP BY idx)"
+            " ORDER BY id", (target,))
+        return dict(rows)
+
+    def training_set(self, target: str) -> tuple[np.ndarray, np.ndarray]:
+        """(indices [L] int64, keep [L] int64 in {0, 1}) of the keep/discard labels; skips left out."""
+        pairs = [(i, label == "keep") for i, label in self.current(target).items() if label != "skip"]
+        indices = np.array([i for i, _ in pairs], dtype=np.int64)
+        return indices, np.array([k for _, k in pairs], dtype=np.int64)
+
+    def recent(self, target: str, limit: int = 24) -> list[tuple[int, str]]:
+        """The latest labelled images, newest first, with their current label."""
+        return list(reversed(list(self.current(target).items())))[:limit]
+
+    def targets(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT target FROM labels ORDER BY target")]
+
+    def close(self) -> None:
+        self.db.close()

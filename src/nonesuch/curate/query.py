@@ -1,0 +1,89 @@
+"""Which images a person should label next.
+
+Two phases, because what helps changes with the number of labels (TypiClust, Hacohen et al.
+2022; uncertainty sampling is worse than random at tiny budgets):
+
+1. Cold start: the most typical image of each k-means cluster, largest cluster first, so the
+   first labels cover every mode of the archive and are clear examples, not oddities.
+2. Once both keeps and discards exist: margin sampling (the images whose keep probability is
+   nearest 0.5), spread across clusters, so a batch is not ten near-copies of one confusing image
+   (the complaint against plain uncertainty sampling in modAL #11 and Label Studio #3256).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nonesuch.curate.clusters import ClusterConfig, Clusters, find_clusters
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    clusters: ClusterConfig = ClusterConfig()
+    uncertain_pool: int = 10     # candidate pool = this many x the batch, most uncertain first
+
+
+@dataclass(frozen=True)
+class Query:
+    idx: int
+    reason: str                  # 'typical' (cold start) or 'uncertain'
+    probability: float | None    # the classifier's keep probability, None before it exists
+
+
+class QueryStrategy:
+    """Holds the clusters of one dataset's embeddings; `next()` is cheap, call it after every label."""
+
+    def __init__(self, features: np.ndarray, config: QueryConfig = QueryConfig()):
+        self.config = config
+        self.clusters: Clusters = find_clusters(features, config.clusters)
+
+    def next(self, labelled: dict[int, str], probability: np.ndarray | None, n: int = 10,
+             exclude: set[int] = frozenset()) -> list[Query]:
+        """Up to n images to label. labelled: {idx: label} (skips count as seen);
+        probability: [N] keep probability, or None while the classifier cannot be fitted."""
+        seen = set(labelled) | set(exclude)
+        uncovered = {int(self.clusters.assignment[i]) for i in labelled if labelled[i] != "skip"}
+        uncovered = set(range(len(self.clusters.sizes))) - uncovered
+        if probability is None:
+            return self._typical(seen, n, first_clusters=uncovered)
+        # A classifier exists: clusters nobody has looked at yet still get their typical image first.
+        typical = self._typical(seen, min(n, len(uncovered)), first_clusters=uncovered)
+        seen |= {q.idx for q in typical}
+        return typical + self._uncertain(seen, probability, n - len(typical))
+
+    def _typical(self, seen: set[int], n: int, first_clusters: set[int]) -> list[Query]:
+        """Round-robin over clusters (uncovered ones first, then by size), most typical unseen each."""
+        order = sorted(range(len(self.clusters.sizes)), key=lambda c: (c not in first_clusters, c))
+        queues = {c: self._by_typicality(c, seen) for c in order}
+        picks: list[Query] = []
+        while len(picks) < n and any(queues.values()):
+            for c in order:
+                if queues[c] and len(picks) < n:
+                    picks.append(Query(queues[c].pop(0), "typical", None))
+        return picks
+
+    def _by_typicality(self, cluster: int, seen: set[int]) -> list[int]:
+        members = np.flatnonzero(self.clusters.assignment == cluster)
+        members = members[np.argsort(-self.clusters.typicality[members], kind="stable")]
+        return [int(i) for i in members if int(i) not in seen][: 64]
+
+    def _uncertain(self, seen: set[int], probability: np.ndarray, n: int) -> list[Query]:
+        """The n most uncertain unseen images, at most a fair share from any one cluster."""
+        margin = np.abs(probability - 0.5)                     # [N], 0 = the classifier cannot tell
+        if seen:
+            margin = margin.copy()
+            margin[list(seen)] = np.inf
+        pool = np.argsort(margin, kind="stable")[: n * self.config.uncertain_pool]
+        pool = pool[np.isfinite(margin[pool])]
+        by_cluster: dict[int, list[int]] = {}
+        for i in pool:                                         # pool is sorted: most uncertain first
+            by_cluster.setdefault(int(self.clusters.assignment[i]), []).append(int(i))
+        picks: list[Query] = []
+        while len(picks) < n and any(by_cluster.values()):
+            for c in list(by_cluster):                         # clusters in order of their best margin
+                if by_cluster[c] and len(picks) < n:
+                    i = by_cluster[c].pop(0)
+                    picks.append(Query(i, "uncertain", float(probability[i])))
+        return picks
