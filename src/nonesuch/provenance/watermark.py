@@ -1,0 +1,269 @@
+"""Layer 1 of provenance: an invisible watermark carrying a 48-bit ID, robust to the handling an
+image meets when shared (JPEG, resizing, cropping, brightness, noise).
+
+Design (classic tiled spread spectrum, no model weights):
+  embed   ID -> CRC-16 -> K=7 convolutional code (140 raw bits, `watermark_code.py`)
+          -> a 64 x 64 tile of +-1 chips, a sync part and a payload part (`watermark_pattern.py`)
+          -> tiled over the image, scaled by a perceptual mask, added to luminance only,
+             with one global gain that lands every image at the same PSNR.
+  detect  luminance -> high-pass residual, divided by its local RMS (so edges do not drown
+          the mark) -> folded into one 64 x 64 tile (summing every tile boosts the mark, not
+          the content) -> FFT cross-correlation with the sync chips at all 4096 cyclic shifts
+          (this finds the grid after a crop) -> payload soft bits at the best shift
+          -> soft Viterbi -> CRC.
+
+False positives. For one image and one shift d, the sync score is
+    z(d) = sum_c s_c g_c(d) / sqrt(sum_c g_c(d)^2)
+where s_c are the key's sync chip signs (independent fair coins) and g_c(d) the image's filtered
+values under them. Whatever the image, Hoeffding's inequality for Rademacher sums gives
+P(z(d) >= t) <= exp(-t^2 / 2). The payload chips are disjoint from the sync chips and also fair
+coins, so the decoded message of an unmarked image is uniform and passes the CRC-16 with
+probability 2**-16, independently of the sync. "found" needs both, so per image
+    P(false "found") <= shifts * exp(-t^2 / 2) * 2**-16 = 4096 * exp(-12.5) * 2**-16 = 2.3e-7
+for the default threshold t = 5 (`false_positive_bound`). The probability is over the key: it
+holds for every image that does not depend on the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from nonesuch.provenance.watermark_code import (CODED_BITS, CRC_BITS, ID_BITS, encode,
+                                                id_from_message, message_bits, viterbi_decode)
+from nonesuch.provenance.watermark_jpeg import quantised_mark
+from nonesuch.provenance.watermark_pattern import KeyPattern, key_pattern
+
+__all__ = ["ID_BITS", "CODED_BITS", "WatermarkConfig", "WatermarkResult", "embed", "detect",
+           "decode_bits", "payload_bits", "false_positive_bound"]
+
+
+@dataclass(frozen=True)
+class WatermarkConfig:
+    key_seed: int = 0x6E6F6E65        # the secret: which chips, which signs ("none" in ASCII)
+    tile: int = 64                    # px; the pattern's period
+    chip_spacing: int = 2             # px between chips: 32 x 32 = 1024 chips per tile
+    chip_sigma: float = 0.9           # px; Gaussian chip bump, keeps energy below ~0.2 cycles/px
+    sync_fraction: float = 0.25       # share of the chips that carry the sync, not the payload
+    target_psnr_db: float = 41.0      # every image lands here at strength 1 (RGB PSNR)
+    mask_headroom: float = 8.0        # grey levels of luma headroom (up and down) for full strength
+    mask_saturated: float = 0.5       # relative strength where there is no headroom (white, black)
+    jpeg_steps: bool = False          # build the mark from whole JPEG q50 steps (watermark_jpeg.py)
+    jpeg_max_step: float = 16.0       # only DCT coefficients with a q50 step up to this carry it
+    mask_texture_scale: float = 6.0   # grey levels of local texture ...
+    mask_texture_exponent: float = -1.0 # strength ~ (1 + texture / scale) ** exponent
+    highpass_sigma: float = 1.5       # px; detector's residual = luma - blur(luma)
+    local_rms_sigma: float = 3.0      # px; window of the residual's local RMS
+    local_rms_floor: float = 1.0      # grey levels; keeps flat areas' rounding noise from blowing up
+    sync_threshold: float = 5.0       # z; see the module docstring for the bound it gives
+    min_side: int = 64                # px; smaller images cannot hold a whole tile: abstain
+    min_texture: float = 0.6          # grey levels of residual RMS below which we cannot tell
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_CONFIG = WatermarkConfig()
+
+
+@dataclass(frozen=True)
+class WatermarkResult:
+    """What the detector concluded about one image.
+
+    confidence: 1 - the analytic bound on the probability that an unmarked image scores at least
+    this well (the bound of the module docstring at this image's best sync z, with the CRC's 2**-16
+    factor only when the CRC checked). ~1.0 for a clear find, near 0 when there is no evidence.
+    bit_accuracy_estimate: for "found", the share of the 140 raw bits that agree with the
+    re-encoded decoded ID (how damaged the mark was).
+    """
+    status: Literal["found", "absent", "abstain"]  # abstain: cannot tell (flat, tiny, ...)
+    watermark_id: int | None                       # set when status == "found"
+    confidence: float
+    bit_accuracy_estimate: float | None = None
+    sync_z: float | None = None                    # best sync score, for diagnostics
+
+
+def payload_bits(watermark_id: int) -> np.ndarray:
+    """[140] uint8: the raw channel bits `embed` writes for this ID (what `decode_bits` reads)."""
+    return encode(message_bits(watermark_id))
+
+
+def false_positive_bound(sync_z: float, crc_checked: bool = True,
+                         config: WatermarkConfig = DEFAULT_CONFIG) -> float:
+    """Upper bound on P(an unmarked image reaches this sync z (and passes the CRC))."""
+    shifts = config.tile * config.tile
+    crc_factor = 2.0 ** -CRC_BITS if crc_checked else 1.0
+    return min(1.0, shifts * math.exp(-0.5 * sync_z * sync_z) * crc_factor)
+
+
+def _key(config: WatermarkConfig) -> KeyPattern:
+    return key_pattern(config.key_seed, config.tile, config.chip_spacing, config.chip_sigma,
+                       config.sync_fraction)
+
+
+def _check_rgb(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an [H, W, 3] uint8 RGB image, got {image.shape} {image.dtype}")
+
+
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)   # BT.601, the Y of JPEG
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """[H, W] float32 luma, the channel JPEG keeps at full resolution."""
+    return image.astype(np.float32) @ LUMA_WEIGHTS
+
+
+# ---------------------------------------------------------------- embedding
+
+def _residual(luma: np.ndarray, config: WatermarkConfig) -> tuple[np.ndarray, np.ndarray]:
+    """High-pass residual [H, W] (where the mark lives) and its local RMS [H, W], grey levels."""
+    residual = luma - gaussian_filter(luma, config.highpass_sigma)
+    return residual, np.sqrt(gaussian_filter(residual * residual, config.local_rms_sigma))
+
+
+def _perceptual_mask(image: np.ndarray, texture: np.ndarray, config: WatermarkConfig) -> np.ndarray:
+    """[H, W] float32 relative strength.
+
+    Texture hides the mark and keeps JPEG from zeroing it, so it earns more strength. Pixels
+    without luma headroom both ways (white backgrounds, black outlines) can carry only half a
+    chip and lose even that to a brightness change, so they get little; the global gain then
+    moves that budget into the pixels that keep it."""
+    pixels = image.astype(np.float32)
+    headroom = np.minimum((255.0 - pixels) @ LUMA_WEIGHTS, pixels @ LUMA_WEIGHTS)  # [H, W] grey
+    headroom = gaussian_filter(headroom, config.local_rms_sigma)
+    room = np.clip(headroom / config.mask_headroom, config.mask_saturated, 1.0)
+    return room * (1.0 + texture / config.mask_texture_scale) ** config.mask_texture_exponent
+
+
+def _add_luma(original: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Add `delta` [H, W] to the luma of `original` [H, W, 3] float32, clipped to [0, 255].
+
+    Equal steps on R, G and B keep the colour; where a channel clips (the red of a yellow fill)
+    the luma it lost goes to the channels that still have room, once."""
+    marked = np.clip(original + delta[..., None], 0.0, 255.0)
+    missing = delta - (marked - original) @ LUMA_WEIGHTS                # [H, W] grey levels
+    free = ((marked > 0.0) & (marked < 255.0)).astype(np.float32)       # [H, W, 3]
+    free_weight = np.maximum(free @ LUMA_WEIGHTS, 1e-3)
+    return np.clip(marked + free * (missing / free_weight)[..., None], 0.0, 255.0)
+
+
+def _tiled(tile: np.ndarray, height: int, width: int) -> np.ndarray:
+    t = tile.shape[0]
+    return np.tile(tile, (-(-height // t), -(-width // t)))[:height, :width]
+
+
+def embed(image: np.ndarray, watermark_id: int, strength: float = 1.0,
+          config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """[H, W, 3] uint8 RGB -> the same image carrying `watermark_id`, [H, W, 3] uint8.
+
+    strength scales the mark's amplitude: 1.0 gives `config.target_psnr_db` on every image,
+    2.0 is 6 dB stronger (lower PSNR), 0.5 weaker.
+    """
+    _check_rgb(image)
+    height, width = image.shape[:2]
+    pattern = _tiled(_key(config).tile_pattern(payload_bits(watermark_id)), height, width)
+    _, texture = _residual(_luma(image), config)
+    delta = _perceptual_mask(image, texture, config) * pattern   # [H, W], grey levels / gain
+    original = image.astype(np.float32)
+    target_mse = 255.0 ** 2 * 10.0 ** (-config.target_psnr_db / 10.0) * strength ** 2
+    # Clipping at 0 and 255 is not linear, so measure the energy a trial mark really adds and
+    # correct the budget once.
+    budget = target_mse * height * width
+    for _ in range(2):
+        mark = _shaped_mark(delta, budget, config)
+        change = _add_luma(original, mark) - original
+        budget *= target_mse / max(float(np.mean(change * change)), 1e-12)
+    return np.rint(_add_luma(original, _shaped_mark(delta, budget, config))).astype(np.uint8)
+
+
+def _shaped_mark(delta: np.ndarray, energy: float, config: WatermarkConfig) -> np.ndarray:
+    """[H, W] grey levels with this sum of squares: whole JPEG steps, or `delta` scaled."""
+    if config.jpeg_steps:
+        return quantised_mark(delta, energy, config.jpeg_max_step)
+    return delta * math.sqrt(energy / max(float(np.sum(delta * delta)), 1e-12))
+
+
+# ---------------------------------------------------------------- detection
+
+@dataclass(frozen=True)
+class _Reading:
+    """What the detector reads off one image at the best sync shift."""
+    sync_z: float
+    soft_bits: np.ndarray   # [140] float32: positive = raw bit 1
+    texture: float          # RMS of the high-pass residual, grey levels
+
+
+def _fold(values: np.ndarray, tile: int) -> np.ndarray:
+    """[H, W] -> [tile, tile]: the sum of all tiles (zero-padded at the edges), so position p
+    collects every pixel congruent to p modulo the tile."""
+    height, width = values.shape
+    padded = np.zeros((-(-height // tile) * tile, -(-width // tile) * tile), np.float32)
+    padded[:height, :width] = values
+    return padded.reshape(padded.shape[0] // tile, tile, padded.shape[1] // tile, tile).sum((0, 2))
+
+
+def _cyclic_correlate(values_fft: np.ndarray, template_fft: np.ndarray, tile: int) -> np.ndarray:
+    """out[d] = sum_p template[p] * values[p + d] (cyclic), from the rfft2s of both."""
+    return np.fft.irfft2(values_fft * np.conj(template_fft), s=(tile, tile))
+
+
+def _read(image: np.ndarray, config: WatermarkConfig) -> _Reading:
+    key = _key(config)
+    residual, texture = _residual(_luma(image), config)
+    # Weight each pixel by the strength the embedder gave it over its noise power (the matched
+    # filter): edges, whose residual is mostly content, count for little. The weights depend
+    # on the image only, never on the key, so the false-positive bound still holds.
+    weights = _perceptual_mask(image, texture, config) / (texture ** 2 + config.local_rms_floor ** 2)
+    folded = _fold(residual * weights, key.tile)                        # [T, T]
+    # g[p]: the folded residual matched to one chip bump centred at p.
+    chip_response = _cyclic_correlate(np.fft.rfft2(folded), key.bump_fft, key.tile)
+    numerator = _cyclic_correlate(np.fft.rfft2(chip_response), key.sync_template_fft, key.tile)
+    energy = _cyclic_correlate(np.fft.rfft2(chip_response ** 2), key.sync_indicator_fft,
+                               key.tile)
+    z = numerator / np.sqrt(np.maximum(energy, 1e-12))                  # [T, T] over shifts
+    shift = np.unravel_index(int(np.argmax(z)), z.shape)
+    at_chips = chip_response[(key.positions[:, 0] + shift[0]) % key.tile,
+                             (key.positions[:, 1] + shift[1]) % key.tile] * key.signs
+    payload = key.bit_of_chip >= 0
+    soft = np.bincount(key.bit_of_chip[payload], weights=at_chips[payload], minlength=CODED_BITS)
+    return _Reading(float(z[shift]), soft.astype(np.float32),
+                    float(np.sqrt(np.mean(residual * residual))))
+
+
+def _cannot_tell(image: np.ndarray, config: WatermarkConfig) -> bool:
+    return min(image.shape[:2]) < config.min_side
+
+
+def decode_bits(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
+    """[140] uint8 raw channel bits read at the best sync shift, before error correction
+    (compare with `payload_bits(id)` to measure bit accuracy); None when the image is too small
+    or too flat to read."""
+    _check_rgb(image)
+    if _cannot_tell(image, config):
+        return None
+    reading = _read(image, config)
+    if reading.texture < config.min_texture:
+        return None
+    return (reading.soft_bits > 0).astype(np.uint8)
+
+
+def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> WatermarkResult:
+    """[H, W, 3] uint8 RGB of any size -> found (with the ID), absent, or abstain."""
+    _check_rgb(image)
+    if _cannot_tell(image, config):
+        return WatermarkResult("abstain", None, 0.0)
+    reading = _read(image, config)
+    message = viterbi_decode(reading.soft_bits)
+    watermark_id = id_from_message(message)
+    crc_checked = watermark_id is not None
+    confidence = 1.0 - false_positive_bound(reading.sync_z, crc_checked, config)
+    if crc_checked and reading.sync_z >= config.sync_threshold:
+        agreement = float(np.mean((reading.soft_bits > 0) == payload_bits(watermark_id)))
+        return WatermarkResult("found", watermark_id, confidence, agreement, reading.sync_z)
+    status = "abstain" if reading.texture < config.min_texture else "absent"
+    return WatermarkResult(status, None, confidence, None, reading.sync_z)

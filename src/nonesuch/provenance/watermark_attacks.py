@@ -1,0 +1,58 @@
+"""The handling a shared image meets, as the watermark's robustness suite (issue 4, layer 1).
+
+Each attack maps an [H, W, 3] uint8 RGB image to another (a crop changes the size) and takes a
+numpy Generator for the random parts, so a benchmark run is reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+Attack = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Pillow's JPEG at this quality with its default chroma subsampling (4:2:0)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def resize_half_and_back(image: np.ndarray) -> np.ndarray:
+    """Down to half size and up again (bicubic, Pillow's default, antialiased on the way down)."""
+    height, width = image.shape[:2]
+    small = Image.fromarray(image).resize((width // 2, height // 2), Image.BICUBIC)
+    return np.asarray(small.resize((width, height), Image.BICUBIC))
+
+
+def random_crop(image: np.ndarray, rng: np.random.Generator, max_fraction: float = 0.1) -> np.ndarray:
+    """Cut 0..max_fraction of the size off each side independently; no rescaling."""
+    height, width = image.shape[:2]
+    top, bottom = rng.integers(0, int(max_fraction * height) + 1, size=2)
+    left, right = rng.integers(0, int(max_fraction * width) + 1, size=2)
+    return image[top:height - bottom, left:width - right]
+
+
+def brightness(image: np.ndarray, offset: int) -> np.ndarray:
+    return np.clip(image.astype(np.int16) + offset, 0, 255).astype(np.uint8)
+
+
+def gaussian_noise(image: np.ndarray, rng: np.random.Generator, sigma: float = 5.0) -> np.ndarray:
+    noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+ATTACKS: dict[str, Attack] = {
+    "none": lambda image, rng: image,
+    "jpeg50": lambda image, rng: jpeg(image, 50),
+    "resize0.5": lambda image, rng: resize_half_and_back(image),
+    "crop10%": random_crop,
+    "bright+20": lambda image, rng: brightness(image, 20),
+    "bright-20": lambda image, rng: brightness(image, -20),
+    "noise5": gaussian_noise,
+    "resize0.5+jpeg75": lambda image, rng: jpeg(resize_half_and_back(image), 75),
+}
