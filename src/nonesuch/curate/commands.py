@@ -14,7 +14,10 @@ curate_app = typer.Typer(no_args_is_help=True,
 
 
 def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
+    from rich.markup import escape
+
+    # One unwrapped line, so the file name and the advice stay together in logs.
+    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 

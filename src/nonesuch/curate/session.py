@@ -36,6 +36,7 @@ class CurationSession:
         self.store = LabelStore(dataset.root)
         self._strategy: QueryStrategy | None = None             # k-means takes a moment: built on first query
         self._prediction: Prediction | None = None
+        self._report: FitReport | None = None                   # cross-validation, redone after a change
         self.lock = threading.RLock()                           # the page serves requests from threads
 
     @property
@@ -47,12 +48,12 @@ class CurationSession:
     def label(self, idx: int, label: str) -> None:
         with self.lock:
             self.store.add(self.target, idx, label)
-            self._prediction = None
+            self._prediction = self._report = None
 
     def undo(self) -> int | None:
         with self.lock:
             idx = self.store.undo(self.target)
-            self._prediction = None
+            self._prediction = self._report = None
             return idx
 
     def predict(self) -> Prediction:
@@ -68,8 +69,11 @@ class CurationSession:
             return self._prediction
 
     def report(self) -> FitReport:
-        indices, y = self.store.training_set(self.target)
-        return cross_validate(self.x[indices], y, self.classifier_config)
+        with self.lock:
+            if self._report is None:
+                indices, y = self.store.training_set(self.target)
+                self._report = cross_validate(self.x[indices], y, self.classifier_config)
+            return self._report
 
     def next_queries(self, n: int = 10, exclude: set[int] = frozenset()) -> list[Query]:
         with self.lock:

@@ -1,0 +1,211 @@
+"""Curation on 48 real emoji in 4 groups: embeddings, queries, labels, classifier, subsets, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate_fixtures import copy_dataset, embedded_dataset, group_labels  # noqa: F401 (fixture)
+from nonesuch.cli import app
+from nonesuch.curate import embed as embed_module
+from nonesuch.curate.classifier import cross_validate, standardise
+from nonesuch.curate.clusters import ClusterConfig
+from nonesuch.curate.embed import EmbedConfig, embed_dataset, load_embeddings
+from nonesuch.curate.errors import CurateError
+from nonesuch.curate.labels import LabelStore
+from nonesuch.curate.query import QueryConfig, QueryStrategy
+from nonesuch.curate.session import CurationSession
+from nonesuch.curate.subset import apply_classifier
+from nonesuch.data import Dataset
+
+SMILEYS = "smileys-emotion"
+
+
+def test_embeddings_are_cached_in_the_dataset(embedded_dataset):
+    embeddings = load_embeddings(embedded_dataset)
+    assert embeddings.features.shape == (48, 1280) and embeddings.logits.shape == (48, 1000)
+    assert np.isfinite(embeddings.features).all()
+    info = json.loads((embedded_dataset.root / "embeddings" / "effnet-lite0.json").read_text())
+    assert info["count"] == 48 and info["source_resolution"] == 32
+    # A second run finds them and does no work.
+    again = embed_dataset(embedded_dataset, advance=lambda n: pytest.fail("re-embedded a cached dataset"))
+    np.testing.assert_array_equal(again.features, embeddings.features)
+
+
+def test_missing_embeddings_name_the_command(emoji_dataset, tmp_path):
+    dataset = copy_dataset(emoji_dataset, tmp_path / "ds")
+    with pytest.raises(CurateError, match="curate embed"):
+        load_embeddings(dataset)
+
+
+def test_interrupted_embedding_resumes_from_its_chunks(embedded_dataset, tmp_path, monkeypatch):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds")
+    config = EmbedConfig(chunk_size=16)
+
+    def interrupt(n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_dataset(dataset, config, advance=interrupt)     # stops after the first chunk is saved
+    chunks = sorted((dataset.root / "embeddings" / "effnet-lite0.chunks").glob("*.npz"))
+    assert [c.name for c in chunks] == ["000000000-000000016.npz"]
+    with pytest.raises(CurateError):
+        load_embeddings(dataset)                              # half an embedding is not an embedding
+
+    embedded = []
+    real_run_chunk = embed_module._run_chunk
+    monkeypatch.setattr(embed_module, "_run_chunk",
+                        lambda s, images, c, pool: embedded.append(len(images)) or real_run_chunk(s, images, c, pool))
+    resumed = embed_dataset(dataset, config)
+    assert embedded == [16, 16]                               # only the two missing chunks
+    np.testing.assert_allclose(resumed.features, load_embeddings(embedded_dataset).features, atol=1e-4)
+    assert not (dataset.root / "embeddings" / "effnet-lite0.chunks").exists()
+
+
+def test_features_separate_the_emoji_groups(embedded_dataset):
+    """ImageNet features must carry the group: nearest neighbours mostly share it."""
+    x = standardise(load_embeddings(embedded_dataset).features)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    similarity = x @ x.T
+    np.fill_diagonal(similarity, -np.inf)
+    groups = np.array(embedded_dataset.labels())
+    agreement = (groups[similarity.argmax(axis=1)] == groups).mean()
+    assert agreement > 0.6, agreement                        # chance is 0.25
+
+
+def test_first_queries_are_the_typical_image_of_every_cluster(embedded_dataset):
+    strategy = QueryStrategy(load_embeddings(embedded_dataset).features, QueryConfig(ClusterConfig(k=6)))
+    clusters = strategy.clusters
+    first = strategy.next({}, None, n=6)
+    assert [q.reason for q in first] == ["typical"] * 6
+    assert sorted(clusters.assignment[[q.idx for q in first]].tolist()) == list(range(6))
+    for q in first:
+        members = np.flatnonzero(clusters.assignment == clusters.assignment[q.idx])
+        assert clusters.typicality[q.idx] == clusters.typicality[members].max()
+
+
+def test_queries_turn_to_uncertain_images_spread_over_clusters(embedded_dataset):
+    config = QueryConfig(ClusterConfig(k=4), uncertain_pool=3)
+    strategy = QueryStrategy(load_embeddings(embedded_dataset).features, config)
+    oracle = group_labels(embedded_dataset, SMILEYS)
+    labelled = {q.idx: oracle[q.idx] for q in strategy.next({}, None, n=8)}
+    probability = np.random.default_rng(0).random(48).astype(np.float32)   # any classifier output will do
+    batch = strategy.next(labelled, probability, n=4)
+    assert all(q.reason == "uncertain" for q in batch)
+    assert not {q.idx for q in batch} & set(labelled)
+    unseen = np.array([i for i in range(48) if i not in labelled])
+    pool = unseen[np.argsort(np.abs(probability[unseen] - 0.5))][: 4 * 3]   # the 12 most uncertain
+    assert {q.idx for q in batch} <= set(pool.tolist())
+    assigned = strategy.clusters.assignment
+    assert len({assigned[q.idx] for q in batch}) == min(4, len(set(assigned[pool])))   # diverse
+
+
+def test_labels_persist_across_restart_with_undo_and_targets(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds")
+    store = LabelStore(dataset.root)
+    store.add("smileys", 3, "keep")
+    store.add("smileys", 5, "discard")
+    store.add("smileys", 3, "discard")          # changed mind
+    store.add("animals", 3, "keep")
+    store.close()
+
+    reopened = LabelStore(dataset.root)
+    assert reopened.current("smileys") == {5: "discard", 3: "discard"}
+    assert reopened.undo("smileys") == 3
+    assert reopened.current("smileys") == {3: "keep", 5: "discard"}   # the earlier label is back
+    assert reopened.current("animals") == {3: "keep"}
+    assert reopened.targets() == ["animals", "smileys"]
+    indices, keep = reopened.training_set("smileys")
+    assert dict(zip(indices.tolist(), keep.tolist())) == {3: 1, 5: 0}
+
+
+def test_fit_reports_accuracy_with_the_label_count(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    oracle = group_labels(dataset, SMILEYS)
+    chosen = list(range(0, 48, 2))               # 24 labels, 6 of them smileys
+    LabelStore(dataset.root).add_many("smileys", [(i, oracle[i]) for i in chosen], source="test")
+    report = CurationSession(dataset, "smileys").report()
+    assert (report.labels, report.keeps, report.discards) == (24, 6, 18)
+    assert report.cv_accuracy > 0.75 and report.cv_ap > 0.5
+
+    result = CliRunner().invoke(app, ["curate", "fit", str(dataset.root), "--target", "smileys"])
+    assert result.exit_code == 0, result.output
+    assert "on 24 labels (6 keep, 18 discard)" in result.output
+
+
+def test_too_few_labels_to_cross_validate_say_so():
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    report = cross_validate(x, np.array([1, 0, 0]))
+    assert report.cv_accuracy is None and "too few" in report.summary()
+
+
+def test_apply_writes_every_resolution_of_the_kept_images(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    oracle = group_labels(dataset, SMILEYS)
+    LabelStore(dataset.root).add_many("smileys", [(i, oracle[i]) for i in range(0, 48, 3)], source="test")
+    session = CurationSession(dataset, "smileys")
+    expected = session.kept(0.5)
+    subset = apply_classifier(session, tmp_path / "smileys", threshold=0.5)
+
+    assert subset.resolutions == dataset.resolutions == [4, 8, 16, 32]
+    assert len(subset) == len(expected) > 0
+    for r in subset.resolutions:
+        np.testing.assert_array_equal(np.asarray(subset.images(r)), np.asarray(dataset.images(r))[expected])
+    curation = subset.meta["curation"]
+    assert subset.meta["parent"] == str(dataset.root.resolve())
+    assert curation["target"] == "smileys" and curation["threshold"] == 0.5 and curation["labels"] == 16
+    assert "LogisticRegression" in curation["classifier"]["kind"]
+    groups = np.array(subset.labels())
+    assert (groups == SMILEYS).mean() > 0.7, groups           # the cut is mostly smileys
+    for grid in ("kept", "rejected-near-threshold"):
+        assert Image.open(tmp_path / "smileys" / "curation" / f"{grid}.png").size[0] >= 512
+    # Human labels override the classifier: every labelled keep is in, every labelled discard out.
+    members = set(expected.tolist())
+    assert all((i in members) == (label == "keep") for i, label in session.store.current("smileys").items())
+
+
+def test_cli_clusters_write_grids_and_a_cluster_becomes_a_subset(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    runner = CliRunner()
+    result = runner.invoke(app, ["curate", "clusters", str(dataset.root), "--k", "4", "--out", str(tmp_path / "grids")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "grids" / "clusters.json").read_text())
+    assert sum(summary["sizes"]) == 48 and len(summary["grids"]) == 4
+    assert summary["sizes"] == sorted(summary["sizes"], reverse=True)
+    for name in summary["grids"]:
+        assert Image.open(tmp_path / "grids" / name).size[0] >= 512
+
+    result = runner.invoke(app, ["curate", "apply", str(dataset.root), "--cluster", "1", "--out", str(tmp_path / "c1")])
+    assert result.exit_code == 0, result.output
+    assert len(Dataset(tmp_path / "c1")) == summary["sizes"][1]
+
+    result = runner.invoke(app, ["curate", "apply", str(dataset.root), "--cluster", "9", "--out", str(tmp_path / "c9")])
+    assert result.exit_code == 1 and "cluster 9 does not exist" in result.output
+
+
+def test_cli_imports_labels_from_csv_and_folder(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds")
+    records = dataset.records()
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("idx,label\n0,keep\n1,0\n2,skip\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "t", "--labels-from", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    assert LabelStore(dataset.root).current("t") == {0: "keep", 1: "discard", 2: "skip"}
+
+    folder = tmp_path / "sorted"                 # files sorted by hand, matched back by source path
+    for idx, label in ((10, "keep"), (20, "discard")):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "a.png").symlink_to(records[idx].source)
+    result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "f", "--labels-from", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert LabelStore(dataset.root).current("f") == {10: "keep", 20: "discard"}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,label\nx.png,keep\n")
+    result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "t", "--labels-from", str(bad)])
+    assert result.exit_code == 1 and "bad.csv" in result.output
