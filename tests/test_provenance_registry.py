@@ -1,13 +1,10 @@
 """Registry: IDs are a function of the image, rows are idempotent, collisions are refused."""
 
-import sqlite3
-
 import pytest
 
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry, watermark_id_for
-
 
 def record(seed, checkpoint="ab" * 32, sha256="f" * 64, **changes):
     fields = dict(run="run", checkpoint="000001", checkpoint_sha256=checkpoint, seed=seed,
@@ -17,7 +14,6 @@ def record(seed, checkpoint="ab" * 32, sha256="f" * 64, **changes):
     fields.update(changes)
     return GenerationRecord(**fields)
 
-
 def test_ids_depend_on_everything_that_fixes_the_pixels():
     base = watermark_id_for("ab" * 32, 1, None, None)
     assert base == watermark_id_for("ab" * 32, 1, None, None)
@@ -25,7 +21,6 @@ def test_ids_depend_on_everything_that_fixes_the_pixels():
     others = {watermark_id_for("ab" * 32, 2, None, None), watermark_id_for("cd" * 32, 1, None, None),
               watermark_id_for("ab" * 32, 1, "cats", None), watermark_id_for("ab" * 32, 1, None, 0.7)}
     assert base not in others and len(others) == 4
-
 
 def test_rows_round_trip_and_regenerating_updates_the_file_hash(tmp_path):
     with Registry(tmp_path / "r.sqlite") as registry:
@@ -37,7 +32,6 @@ def test_rows_round_trip_and_regenerating_updates_the_file_hash(tmp_path):
         assert registry.lookup_sha256("e" * 64)["seed"] == 1
         assert registry.lookup(12345) is None
 
-
 def test_two_images_never_share_an_id(tmp_path):
     with Registry(tmp_path / "r.sqlite") as registry:
         registry.add([record(1)])
@@ -45,7 +39,6 @@ def test_two_images_never_share_an_id(tmp_path):
         with pytest.raises(ProvenanceError, match="refusing"):
             registry.add([record(3), clash])
         assert registry.lookup(record(3).watermark_id) is None   # the whole batch rolled back
-
 
 def test_a_file_that_is_not_a_registry_is_named(tmp_path):
     bogus = tmp_path / "r.sqlite"

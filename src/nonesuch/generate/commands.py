@@ -39,24 +39,20 @@ def generate(
     try:
         seed_list = parse_seeds(seeds) if seeds else list(range(count or 0))
     except ValueError as error:
-        console.print(f"[red]error:[/red] --seeds: {error}")
-        raise typer.Exit(1)
+        _fail(f"--seeds: {error}")
     if count is not None:
         seed_list = seed_list[:count]
     if not seed_list:
-        console.print("[red]error:[/red] nothing to generate: give --count N or --seeds A-B")
-        raise typer.Exit(1)
+        _fail("nothing to generate: give --count N or --seeds A-B")
     if truncation is not None and truncation <= 0:
-        console.print(f"[red]error:[/red] --truncation must be > 0, got {truncation}")
-        raise typer.Exit(1)
+        _fail(f"--truncation must be > 0, got {truncation}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
                             format=fmt.value, sign=sign)
     try:
         summary = generate_to_folder(config)
     except (CheckpointError, ProvenanceError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
+        _fail(str(error))
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.written} images written to {summary.out} ({rate:.1f}/s), "
                   f"{summary.skipped} already there")
@@ -86,9 +82,21 @@ def interpolate(
                             class_name=class_name, checkpoint=checkpoint)
         path = write_walk(config)
     except (CheckpointError, ProvenanceError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
+        _fail(str(error))
     console.print(f"latent walk written to {path}")
+
+
+def print_error(message: str) -> None:
+    """One line on stderr, never wrapped (paths stay copyable), never read as rich markup."""
+    from rich.markup import escape
+
+    from nonesuch.progress import console
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
+def _fail(message: str) -> None:
+    print_error(message)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -76,7 +76,6 @@ class Producer:
             self.signer = ManifestSigner(keys, version=nonesuch.__version__)
         self.registry = (registry or Registry()) if register else None
         self._pool = ThreadPoolExecutor(self.threads)
-        self.timings = {"generate": 0.0, "finish": 0.0}   # seconds, for benchmarks
 
     def produce(self, seeds: list[int]) -> list[ProducedImage]:
         produced = []
@@ -86,32 +85,23 @@ class Producer:
 
     def pixels(self, seeds: list[int]) -> np.ndarray:
         """[N, size, size, 3] uint8: the generator's output, resized, before any marking."""
-        import time
-
         import torch
 
         from nonesuch.generate.sampling import latents_for_seeds, resize_lanczos, to_uint8
 
-        started = time.perf_counter()
         z = latents_for_seeds(seeds, self.loaded.latent_dim, self.truncation)   # [N, D]
         classes = [self._class_of(seed) for seed in seeds]
         labels = None if classes[0] is None else torch.tensor(classes, dtype=torch.int64)  # [N]
         with torch.inference_mode():
             images = self.loaded.generator(z, labels)                          # [N, 3, R, R]
-        pixels = resize_lanczos(to_uint8(images), self.size)
-        self.timings["generate"] += time.perf_counter() - started
-        return pixels
+        return resize_lanczos(to_uint8(images), self.size)
 
     def _produce_batch(self, seeds: list[int]) -> list[ProducedImage]:
-        import time
-
         pixels = self.pixels(seeds)
-        started = time.perf_counter()
         records = [self._record(seed) for seed in seeds]
         produced = list(self._pool.map(self._finish, pixels, records))
         if self.registry is not None:
             self.registry.add(records)
-        self.timings["finish"] += time.perf_counter() - started
         return produced
 
     def _class_of(self, seed: int) -> int | None:
@@ -138,18 +128,24 @@ class Producer:
         from nonesuch.provenance import watermark
 
         marked = watermark.embed(pixels, record.watermark_id)                  # [H, W, 3] uint8
-        packet = xmp_packet(XmpFields(
+        data = self.sign(encode_image(marked, self.fmt, self.xmp_for(record)), record)
+        record.sha256 = hashlib.sha256(data).hexdigest()
+        return ProducedImage(data, self.media_type, self.fmt, record.to_json())
+
+    def xmp_for(self, record: GenerationRecord) -> bytes:
+        return xmp_packet(XmpFields(
             ai_system_version=f"{record.run} / {record.checkpoint} ({record.checkpoint_sha256[:12]})",
             created=record.created,
             extra={"Seed": record.seed, "WatermarkID": record.watermark_hex,
                    "ClassName": record.class_name, "Truncation": record.truncation}))
-        data = encode_image(marked, self.fmt, packet)
-        if self.signer is not None:
-            data = self.signer.sign(data, self.media_type, record.watermark_id,
-                                    title=f"{record.seed}.{self.fmt}",
-                                    generation=record.manifest_fields())
-        record.sha256 = hashlib.sha256(data).hexdigest()
-        return ProducedImage(data, self.media_type, self.fmt, record.to_json())
+
+    def sign(self, data: bytes, record: GenerationRecord) -> bytes:
+        """The encoded file with its C2PA manifest (unchanged when signing is off)."""
+        if self.signer is None:
+            return data
+        return self.signer.sign(data, self.media_type, record.watermark_id,
+                                title=f"{record.seed}.{self.fmt}",
+                                generation=record.manifest_fields())
 
     def close(self) -> None:
         self._pool.shutdown()

@@ -26,8 +26,7 @@ def keys_init(
     try:
         keys = init_keys(force=force)
     except ProvenanceError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
+        _fail(str(error))
     console.print(f"signing keys written to {keys.folder} (private keys mode 0600)")
     console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}")
 
@@ -42,7 +41,6 @@ def verify(
 ) -> None:
     """Check each provenance layer of each FILE (C2PA, XMP, watermark, registry) and print a
     one-word verdict. Exit status 1 if any file could not be read; the others are still checked."""
-    from nonesuch.progress import console
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.registry import Registry
     from nonesuch.provenance.verify import verify_file
@@ -50,16 +48,13 @@ def verify(
     try:
         trust_anchors = trust.read_bytes() if trust else None
     except OSError as error:
-        console.print(f"[red]error:[/red] {trust}: cannot read trust anchors ({error.strerror})")
-        raise typer.Exit(1)
+        _fail(f"{trust}: cannot read trust anchors ({error.strerror})")
     if trust_anchors is not None and b"BEGIN CERTIFICATE" not in trust_anchors:
-        console.print(f"[red]error:[/red] {trust}: not a PEM certificate file")
-        raise typer.Exit(1)
+        _fail(f"{trust}: not a PEM certificate file")
     try:
         registry = Registry(registry_path)
     except ProvenanceError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
+        _fail(str(error))
     reports, failed = [], 0
     with registry:
         for path in files:
@@ -67,7 +62,7 @@ def verify(
                 report = verify_file(path, trust_anchors, registry).to_json()
             except ProvenanceError as error:
                 failed += 1
-                console.print(f"[red]error:[/red] {error}")
+                print_error(str(error))
                 report = {"path": str(path), "error": str(error), "verdict": "unreadable"}
             reports.append(report)
             if not as_json and "error" not in report:
@@ -98,6 +93,19 @@ def _describe(report: dict, trusted_given: bool) -> str:
                           + ("" if registry.get("same_file") else " (a copy, not the original file)"))
     return (f"{report['path']}: {report['verdict']}\n  c2pa:      {c2pa_line}\n"
             f"  xmp:       {xmp_line}\n  watermark: {mark_line}\n  registry:  {registry_line}")
+
+
+def print_error(message: str) -> None:
+    """One line on stderr, never wrapped (paths stay copyable), never read as rich markup."""
+    from rich.markup import escape
+
+    from nonesuch.progress import console
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
+def _fail(message: str) -> None:
+    print_error(message)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,7 @@ _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "c
             "truncation", "size", "format", "sha256", "created")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
 _IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation")
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,

@@ -62,9 +62,17 @@ def verify_file(path: str | Path, trust_anchors: bytes | None = None,
 
 def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None = None,
                  registry: Registry | None = None) -> VerifyReport:
-    pixels, pillow_format = _decode(data, name)
+    c2pa = _c2pa_layer(data, sniff_format(data), trust_anchors)
+    try:
+        pixels, pillow_format = _decode(data, name)
+    except ProvenanceError as error:
+        # A signed file whose pixels no longer decode (a flipped byte fails PNG's CRC) was
+        # modified after signing: report that rather than only "corrupt".
+        if c2pa.status != "invalid":
+            raise
+        pixels, pillow_format = None, None
+        c2pa.codes.append(f"pixels do not decode: {str(error).split(': ', 1)[-1]}")
     fmt = sniff_format(data) or pillow_format
-    c2pa = _c2pa_layer(data, fmt, trust_anchors)
     xmp = _xmp_layer(data)
     watermark = _watermark_layer(pixels)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -121,9 +129,11 @@ def _xmp_layer(data: bytes) -> dict:
             "ai_system_version": fields.get("Iptc4xmpExt:AISystemVersionUsed")}
 
 
-def _watermark_layer(pixels: np.ndarray) -> dict:
+def _watermark_layer(pixels: np.ndarray | None) -> dict:
     from nonesuch.provenance import watermark
 
+    if pixels is None:
+        return {"status": "abstain", "watermark_id": None, "confidence": 0.0}
     result = watermark.detect(pixels)
     layer = {"status": result.status, "watermark_id": result.watermark_id,
              "confidence": round(float(result.confidence), 6)}

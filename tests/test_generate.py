@@ -1,0 +1,150 @@
+"""generate: reproducible seeds, truncation, classes, resumable folder output, latent walks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from generate_fixtures import conditional_run, nonesuch_home  # noqa: F401  (fixtures)
+from nonesuch.cli import app
+from nonesuch.generate.interpolate import slerp
+from nonesuch.generate.sampling import latents_for_seeds, parse_seeds
+from nonesuch.provenance.registry import Registry
+from nonesuch.provenance.xmp import xmp_fields, read_xmp
+
+runner = CliRunner()
+
+
+def said(result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def test_seed_ranges():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("7, 1-2,10") == [7, 1, 2, 10]
+    for bad in ("3-1", "a-b", "-5"):
+        with pytest.raises(ValueError):
+            parse_seeds(bad)
+
+
+def test_a_seed_draws_the_same_latent_in_any_batch():
+    alone = latents_for_seeds([5], 64)
+    batched = latents_for_seeds([9, 5, 2, 11], 64)
+    assert torch.equal(alone[0], batched[1])
+    assert not torch.equal(batched[0], batched[1])
+
+
+def test_truncated_latents_stay_inside_psi_and_have_the_truncated_normal_spread():
+    z = latents_for_seeds(list(range(500)), 128, truncation=0.5)       # 64k draws
+    assert z.abs().max() <= 0.5
+    # Var of N(0,1) truncated to [-a, a] = 1 - 2 a phi(a) / (2 Phi(a) - 1) = 0.0804 at a = 0.5.
+    assert abs(float(z.var()) - 0.0804) < 0.003
+    assert torch.equal(z[3], latents_for_seeds([3], 128, truncation=0.5)[0])
+
+
+def test_slerp_ends_on_its_keyframes_and_keeps_norms():
+    a, b = torch.randn(64), torch.randn(64)
+    path = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[2], b, atol=1e-5)
+    assert abs(float(path[1].norm()) - float((a.norm() + b.norm()) / 2)) < 1e-3
+
+
+def test_same_seed_same_image_on_any_batch_size(conditional_run, nonesuch_home):
+    from nonesuch.generate.pipeline import Producer
+
+    with Producer(conditional_run, sign=False, register=False, size=64) as producer:
+        together = producer.pixels([4, 1, 7, 2])
+        alone = producer.pixels([7])
+    assert np.abs(together[2].astype(int) - alone[0].astype(int)).max() <= 1
+
+
+def test_generate_writes_signed_marked_images_and_resumes(conditional_run, nonesuch_home, tmp_path):
+    out = tmp_path / "images"
+    result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(out),
+                                 "--seeds", "0-5", "--format", "png", "--size", "128"])
+    assert result.exit_code == 0, result.output
+    records = {s: json.loads((out / f"{s}.json").read_text()) for s in range(6)}
+    assert json.loads((out / "generate.json").read_text())["seeds"] == "0-5"
+    first = records[0]
+    assert first["class_name"] == "animals-nature" and records[1]["class_name"] == "food-drink"
+    assert len({r["watermark_id"] for r in records.values()}) == 6
+    data = (out / "0.png").read_bytes()
+    import hashlib
+    assert hashlib.sha256(data).hexdigest() == first["sha256"]
+    assert xmp_fields(read_xmp(data))["nonesuch:WatermarkID"] == first["watermark_hex"]
+
+    # Interrupted run: one image and one record lost; the rerun rewrites only those.
+    (out / "2.png").unlink()
+    (out / "4.json").unlink()
+    untouched = (out / "3.png").stat().st_mtime_ns
+    result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(out),
+                                 "--seeds", "0-5", "--format", "png", "--size", "128"])
+    assert result.exit_code == 0, result.output
+    assert "2 images written" in said(result) and "4 already there" in said(result)
+    assert (out / "3.png").stat().st_mtime_ns == untouched
+    assert json.loads((out / "2.json").read_text())["watermark_id"] == records[2]["watermark_id"]
+    with Registry() as registry:
+        assert registry.lookup(records[2]["watermark_id"])["seed"] == 2
+
+
+def test_class_and_truncation_change_the_image_and_the_id(conditional_run, nonesuch_home, tmp_path):
+    base = ["generate", str(conditional_run), "--seeds", "3", "--format", "jpg", "--size", "128"]
+    runner.invoke(app, [*base, "--out", str(tmp_path / "a")])
+    runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--class", "objects", "--truncation", "0.7"])
+    a, b = (json.loads((tmp_path / d / "3.json").read_text()) for d in "ab")
+    assert b["class_name"] == "objects" and b["truncation"] == 0.7
+    assert a["watermark_id"] != b["watermark_id"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--class", "dinosaurs"], "not a class of this run"),
+    (["--checkpoint", "does-not-exist"], "not a checkpoint folder"),
+    (["--truncation", "0"], "must be > 0"),
+    (["--seeds", "9-2"], "bad seed range"),
+])
+def test_bad_options_fail_with_one_clear_line(conditional_run, nonesuch_home, tmp_path, args, message):
+    result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(tmp_path / "x"),
+                                 "--count", "2", *args])
+    assert result.exit_code == 1
+    assert message in said(result)
+    assert not (tmp_path / "x" / "0.jpg").exists()
+
+
+def test_missing_keys_and_broken_runs_are_named(conditional_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("NONESUCH_HOME", str(tmp_path / "empty-home"))
+    result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(tmp_path / "x"), "--count", "1"])
+    assert result.exit_code == 1 and "nonesuch keys init" in said(result)
+    broken = tmp_path / "broken-run"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"preset": "cpu", "no_such_option": 1}))
+    result = runner.invoke(app, ["generate", str(broken), "--out", str(tmp_path / "x"), "--count", "1"])
+    assert result.exit_code == 1 and "config.json" in said(result) and "incompatible" in said(result)
+
+
+@pytest.mark.parametrize("name", ["walk.gif", "walk.mp4"])
+def test_interpolate_writes_a_looping_walk(conditional_run, tmp_path, name):
+    import imageio.v3 as iio
+
+    out = tmp_path / name
+    result = runner.invoke(app, ["interpolate", str(conditional_run), "--out", str(out),
+                                 "--seeds", "0-2", "--frames", "4", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    frames = iio.imread(out, index=None) if name.endswith(".gif") else _mp4_frames(out)
+    assert len(frames) == 12 and frames[0].shape[:2] == (64, 64)
+    assert json.loads(out.with_name(name + ".json").read_text())["seeds"] == [0, 1, 2]
+
+
+def _mp4_frames(path):
+    import imageio_ffmpeg
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    return [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+
+
+def test_interpolate_refuses_unknown_extensions(conditional_run, tmp_path):
+    result = runner.invoke(app, ["interpolate", str(conditional_run), "--out", str(tmp_path / "walk.avi")])
+    assert result.exit_code == 1 and ".gif or .mp4" in said(result)

@@ -1,0 +1,126 @@
+"""verify: every layer reported on its own; stripped, re-encoded copies still trace back."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from generate_fixtures import conditional_run, nonesuch_home  # noqa: F401  (fixtures)
+from nonesuch.cli import app
+from nonesuch.provenance.keys import default_keys
+from nonesuch.provenance.registry import Registry
+from nonesuch.provenance.verify import verify_bytes
+
+runner = CliRunner()
+TRACE_IMAGES = 40
+
+
+@pytest.fixture(scope="module")
+def generated(conditional_run, nonesuch_home, tmp_path_factory):
+    """40 signed 256 px JPEGs plus one PNG and one WebP, made by the real CLI."""
+    out = tmp_path_factory.mktemp("generated")
+    for fmt, seeds in (("jpg", f"0-{TRACE_IMAGES - 1}"), ("png", "100"), ("webp", "101")):
+        result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(out),
+                                     "--seeds", seeds, "--format", fmt])
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def verify_json(*args):
+    result = runner.invoke(app, ["verify", "--json", *map(str, args)])
+    return result, json.loads(result.stdout)
+
+
+def strip_and_reencode(data: bytes, quality: int = 75) -> bytes:
+    """What a platform does: decode, drop every byte of metadata, save as JPEG (4:2:0)."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def test_originals_verify_on_every_layer(generated):
+    files = [generated / "0.jpg", generated / "100.png", generated / "101.webp"]
+    result, reports = verify_json(*files)
+    assert result.exit_code == 0
+    for report in reports:
+        assert report["verdict"] == "verified", report
+        assert report["c2pa"]["status"] == "valid"
+        assert report["xmp"]["status"] == "present"
+        assert report["xmp"]["digital_source_type"].endswith("trainedAlgorithmicMedia")
+        assert report["watermark"]["status"] == "found"
+        assert report["watermark"]["watermark_id"] == report["c2pa"]["watermark_id"]
+        assert report["registry"]["status"] == "match" and report["registry"]["same_file"]
+    record = json.loads((generated / "100.json").read_text())
+    assert reports[1]["registry"]["record"]["seed"] == 100 == record["seed"]
+
+
+def test_trusting_our_ca_makes_the_signature_trusted(generated):
+    ca = default_keys().ca_cert
+    result = runner.invoke(app, ["verify", "--json", "--trust", str(ca), str(generated / "1.jpg")])
+    assert json.loads(result.stdout)[0]["c2pa"]["status"] == "trusted"
+
+
+def test_stripped_jpeg75_copies_trace_back_to_their_registry_rows(generated):
+    traced = 0
+    with Registry() as registry:
+        for seed in range(TRACE_IMAGES):
+            copy = strip_and_reencode((generated / f"{seed}.jpg").read_bytes())
+            report = verify_bytes(copy, f"copy-{seed}.jpg", registry=registry)
+            assert report.c2pa["status"] == "absent" and report.xmp["status"] == "absent"
+            if report.registry["status"] == "match" and report.registry["record"]["seed"] == seed:
+                traced += 1
+                assert report.verdict == "traced" and not report.registry["same_file"]
+    assert traced / TRACE_IMAGES >= 0.99
+
+
+def test_a_changed_pixel_byte_reads_tampered(generated, tmp_path):
+    data = bytearray((generated / "100.png").read_bytes())
+    data[-200] ^= 0x04
+    (tmp_path / "edited.png").write_bytes(bytes(data))
+    _, [report] = verify_json(tmp_path / "edited.png")
+    assert report["verdict"] == "tampered"
+    assert report["c2pa"]["status"] == "invalid" and report["c2pa"]["codes"]
+
+
+def test_a_signed_file_cut_short_reads_tampered_not_just_corrupt(generated):
+    _, [report] = verify_json(generated / "100.png")
+    data = (generated / "101.webp").read_bytes()
+    report = verify_bytes(data[:len(data) // 2], "half.webp")
+    assert report.verdict == "tampered" and report.watermark["status"] == "abstain"
+
+
+def test_a_real_emoji_is_unknown_and_a_foreign_registry_sees_only_synthetic(generated, emoji_folder, tmp_path):
+    real = sorted(emoji_folder.glob("*/*.png"))[0]
+    _, [report] = verify_json(real)
+    assert report["verdict"] == "unknown"
+    assert report["watermark"]["status"] in ("absent", "abstain")
+    result = runner.invoke(app, ["verify", "--json", "--registry", str(tmp_path / "other.sqlite"),
+                                 str(generated / "2.jpg")])
+    [report] = json.loads(result.stdout)
+    assert report["registry"]["status"] == "unknown" and report["verdict"] == "synthetic"
+
+
+def test_bad_files_get_one_line_each_and_the_rest_is_still_checked(generated, tmp_path):
+    truncated = tmp_path / "truncated.jpg"            # an unsigned copy, cut short
+    truncated.write_bytes(strip_and_reencode((generated / "3.jpg").read_bytes())[:3000])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image\n")
+    missing = tmp_path / "missing.png"
+    result = runner.invoke(app, ["verify", str(truncated), str(generated / "4.jpg"), str(text), str(missing)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert any("truncated.jpg: corrupt or truncated" in e for e in errors)
+    assert any("notes.jpg: not an image" in e for e in errors)
+    assert any("missing.png: cannot read" in e for e in errors)
+    assert "4.jpg: verified" in result.stdout
+
+
+def test_unreadable_trust_file_is_named(generated, tmp_path):
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("hello")
+    result = runner.invoke(app, ["verify", "--trust", str(bogus), str(generated / "0.jpg")])
+    assert result.exit_code == 1 and "ca.pem: not a PEM certificate file" in result.stderr
