@@ -61,12 +61,14 @@ def decode_square(data: bytes, options: DecodeOptions) -> DecodedImage:
     """Decode one file's bytes; raises RejectedImage with the reason when it cannot."""
     image = _open(data, options)
     fmt, mode = image.format or "image", image.mode
-    width, height = _upright_size(image)
+    orientation = _exif_orientation(image)
+    width, height = (image.height, image.width) if orientation in _SWAPS_SIDES else image.size
     _check_size(width, height, options)
     if fmt in ("JPEG", "MPO"):
         _request_dct_scaling(image, options)
     _load(image, fmt, options)
-    image = _upright(image)
+    if orientation != 1:
+        image = _upright(image)
     rgb = to_rgb(image, options.background)
     square = to_square(rgb, options)
     return DecodedImage(np.asarray(square), hashlib.sha256(data).hexdigest(), width, height, mode, fmt)
@@ -105,13 +107,11 @@ def _looks_like_text(data: bytes) -> bool:
     return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
 
 
-def _upright_size(image: Image.Image) -> tuple[int, int]:
-    width, height = image.size
+def _exif_orientation(image: Image.Image) -> int:
     try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # a damaged EXIF block: keep the pixels, ignore the orientation
-        orientation = 1
-    return (height, width) if orientation in _SWAPS_SIDES else (width, height)
+        return 1
 
 
 def _check_size(width: int, height: int, options: DecodeOptions) -> None:
