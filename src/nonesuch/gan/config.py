@@ -1,0 +1,127 @@
+"""TrainConfig: everything that decides what a training run does, saved as RUN/config.json.
+
+Re-running `nonesuch train` on an existing RUN resumes it. Options left out are taken from the
+saved config; options given must agree with it, except the few that cannot change the weights
+(where and how often to report, which device).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from nonesuch.gan.presets import Architecture, architecture
+from nonesuch.gan.schedule import Schedule
+
+LOSSES = ("wgan-gp", "ns-r1")
+# Options a resumed run may change: they decide reporting and placement, not the trajectory.
+CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress"}
+
+
+class TrainError(Exception):
+    """Bad input to training; the message names the file or option and what to do."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str                       # dataset folder (resolved path)
+    out: str                           # run folder
+    preset: str = "cpu"                # architecture name, see presets.py
+    architecture: dict = field(default_factory=dict)  # the preset, resolved and frozen into the run
+    resolution: int = 0                # final px; 0 = the dataset's resolution
+    attention: list[int] = field(default_factory=list)  # resolutions with self-attention, in G and D
+    conditional: bool = False          # class-conditional on the dataset's labels
+    class_names: list[str] = field(default_factory=list)  # class index i = class_names[i]
+    loss: str = "wgan-gp"              # "wgan-gp" (+ drift, the paper's) or "ns-r1"
+    kimg: float = 60.0                 # thousands of real images per fade and per stabilisation
+    batch: int = 16                    # global minibatch (split over processes under torchrun)
+    lr: float = 1e-3                   # Adam, both networks (paper)
+    betas: tuple[float, float] = (0.0, 0.99)  # Adam (paper)
+    gp_weight: float = 10.0            # WGAN-GP lambda
+    drift: float = 1e-3                # ProGAN's epsilon drift on real scores
+    r1_gamma: float = 10.0             # R1 weight for ns-r1
+    r1_interval: int = 16              # lazy R1: every this many D steps, weight x interval
+    ema_kimg: float = 10.0             # EMA half-life, thousands of images
+    ema_rampup: float | None = 0.05    # cap the half-life at this fraction of images seen
+    mirror: bool = True                # random horizontal flips of reals
+    snapshot_kimg: float = 4.0         # grid + checkpoint (+ metric) every this many kimg
+    metric_images: int = 0             # FID/KID sample size per snapshot; 0 = off
+    keep_checkpoints: int = 3          # keep the last K checkpoints
+    grid_size: int = 64                # samples in each snapshot grid
+    seed: int = 0
+    device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"
+    amp: str = "auto"                  # "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16", "off"
+    progress: bool = True              # rich progress line on a terminal
+
+    @property
+    def arch(self) -> Architecture:
+        a = self.architecture or asdict(architecture(self.preset))
+        return Architecture(a["name"], a["latent_dim"], tuple(a["channels"]))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.conditional else 0
+
+    @property
+    def schedule(self) -> Schedule:
+        images = int(round(self.kimg * 1000))
+        return Schedule(self.resolution, fade_images=images, stable_images=images)
+
+    def make_generator(self):
+        from nonesuch.gan.networks import ProgressiveGenerator
+        return ProgressiveGenerator(self.arch, self.resolution, self.num_classes, tuple(self.attention))
+
+    def make_discriminator(self):
+        from nonesuch.gan.networks import ProgressiveDiscriminator
+        return ProgressiveDiscriminator(self.arch, self.resolution, self.num_classes, tuple(self.attention))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        data = dict(data)
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(**data)
+
+
+def _normalise(value):
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: bool = False) -> TrainConfig:
+    """The run's config: the saved one for an existing RUN (options must agree with it), else a
+    new one from the options. `options` holds only what the user gave (None = not given)."""
+    options = {k: v for k, v in options.items() if v is not None}
+    config_path = Path(out) / "config.json"
+    if not config_path.is_file():
+        if resume:
+            raise TrainError(f"{config_path}: nothing to resume (no config.json); drop --resume to start a run")
+        if options.get("preset", "cpu") not in _preset_names():
+            raise TrainError(f"unknown --preset {options['preset']!r}; choose one of {', '.join(_preset_names())}")
+        config = TrainConfig(dataset=str(Path(dataset).resolve()), out=str(out), **options)
+        config.architecture = asdict(architecture(config.preset))
+        return config
+    try:
+        saved = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError) as e:
+        raise TrainError(f"{config_path}: not a config this version can resume ({e}); use another --out") from e
+    if str(Path(dataset).resolve()) != saved.dataset:
+        raise TrainError(f"{config_path}: this run trains on {saved.dataset}, not {Path(dataset).resolve()}; "
+                         f"use another --out")
+    for key, value in options.items():
+        if key not in CHANGEABLE_ON_RESUME and _normalise(value) != _normalise(getattr(saved, key)):
+            raise TrainError(f"{config_path}: cannot resume with {key}={value!r}, the run was started with "
+                             f"{key}={getattr(saved, key)!r}; use another --out for a new run")
+    return replace(saved, out=str(out), **{k: v for k, v in options.items() if k in CHANGEABLE_ON_RESUME})
+
+
+def _preset_names() -> list[str]:
+    from nonesuch.gan.presets import PRESETS
+    return list(PRESETS)

@@ -1,0 +1,52 @@
+"""GAN losses. Each function returns the scalar to call backward() on.
+
+Default, the paper's: WGAN-GP (Gulrajani et al. 2017) with ProGAN's epsilon drift term, which
+keeps D's scores from drifting far from zero. Option: the non-saturating logistic loss with an
+R1 penalty on reals (Mescheder et al. 2018), applied lazily every `interval` steps with its
+weight multiplied by `interval` (StyleGAN2's trick: same expected penalty, a fraction of the cost).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _gradient_norm_squared(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """|d scores / d inputs|^2 per sample, keeping the graph so the penalty can be trained."""
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return grad.square().flatten(1).sum(dim=1)  # [N]
+
+
+def wgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor,
+                       drift: float = 1e-3) -> torch.Tensor:
+    return fake_scores.mean() - real_scores.mean() + drift * real_scores.square().mean()
+
+
+def wgan_gradient_penalty(discriminator, reals: torch.Tensor, fakes: torch.Tensor, labels, alpha: float,
+                          mix: torch.Tensor, weight: float = 10.0, target: float = 1.0) -> torch.Tensor:
+    """weight * (|grad D(x_hat)| - target)^2 / target^2 on random blends x_hat of reals and fakes.
+    mix: [N, 1, 1, 1] uniform in [0, 1], drawn by the caller from the run's seeded generator."""
+    blended = torch.lerp(reals, fakes, mix).requires_grad_(True)
+    scores = discriminator(blended, labels, alpha)
+    norm = _gradient_norm_squared(scores, blended).add(1e-12).sqrt()
+    return weight * ((norm - target) / target).square().mean()
+
+
+def wgan_generator(fake_scores: torch.Tensor) -> torch.Tensor:
+    return -fake_scores.mean()
+
+
+def logistic_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    return F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
+
+
+def r1_penalty(discriminator, reals: torch.Tensor, labels, alpha: float, gamma: float,
+               interval: int) -> torch.Tensor:
+    reals = reals.detach().requires_grad_(True)
+    scores = discriminator(reals, labels, alpha)
+    return (gamma / 2) * interval * _gradient_norm_squared(scores, reals).mean()
+
+
+def logistic_generator(fake_scores: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake_scores).mean()

@@ -1,0 +1,40 @@
+"""Named network architectures. A run saves the resolved architecture in RUN/config.json, so a
+preset can change later without breaking old runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    latent_dim: int             # length of z
+    channels: tuple[int, ...]   # feature maps per resolution: channels[0] at 4 px, [1] at 8 px, ...
+
+    @property
+    def max_resolution(self) -> int:
+        return 4 << (len(self.channels) - 1)
+
+    def channels_at(self, resolution: int) -> int:
+        return self.channels[resolution.bit_length() - 3]  # 4 -> 0, 8 -> 1, ...
+
+
+PRESETS: dict[str, Architecture] = {
+    # Tiny and fast: exercises every part of training in seconds; the images are not the point.
+    "smoke": Architecture("smoke", latent_dim=32, channels=(32, 32, 16, 16)),
+    # For the bundled emoji set at 32-64 px on a 2-core CPU: wide where it is cheap (4-16 px,
+    # where shape and colour are decided), narrow at the top where convolutions cost most.
+    "cpu": Architecture("cpu", latent_dim=128, channels=(128, 128, 128, 64, 32)),
+    # The like-for-like comparison with the widely used PyTorch ProGAN measured in
+    # research/gan-peers.md: 128 channels at every level, latent 512.
+    "anchor128": Architecture("anchor128", latent_dim=512, channels=(128,) * 9),
+    # Karras et al. 2017, table 2: 512 channels up to 32 px, halving per level to 16 at 1024 px.
+    "paper": Architecture("paper", latent_dim=512, channels=(512, 512, 512, 512, 256, 128, 64, 32, 16)),
+}
+
+
+def architecture(name: str) -> Architecture:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

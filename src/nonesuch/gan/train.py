@@ -1,0 +1,305 @@
+"""The training loop: open the data, build or resume the run, then repeat one D step and one G step
+until the schedule is done, with a snapshot (grid, checkpoint, metric, log) every N kimg.
+
+Exact resume: every quantity a step depends on is either restored from the checkpoint (weights,
+EMA, Adam moments, images seen) or a pure function of (seed, step, rank) (latents, flips,
+gradient-penalty blends) or of (seed, images seen) (data order, stage and alpha). A run killed
+at any moment and resumed therefore takes the same steps as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nonesuch import atomic
+from nonesuch.data.dataset import Dataset, DatasetError
+from nonesuch.gan import checkpoint, distributed, losses
+from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
+from nonesuch.gan.data import TrainingImages
+from nonesuch.gan.ema import ema_beta, update_ema
+from nonesuch.gan.schedule import Stage
+from nonesuch.gan.snapshot import save_grid, save_progress_gif, snapshot_latents
+
+
+@dataclass
+class Run:
+    """Everything a step needs, in one place."""
+
+    config: TrainConfig
+    placement: distributed.Placement
+    images: TrainingImages
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    generator_ema: torch.nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    images_seen: int = 0
+    step: int = 0
+    elapsed_s: float = 0.0  # training time before this process started (for the log)
+    pending_losses: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.config.out)
+
+
+# -- preparing ---------------------------------------------------------------------------------
+
+def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
+    """Check the config against the dataset before anything is written; fill in resolution and
+    class names for a new run."""
+    try:
+        dataset = Dataset(config.dataset)
+    except DatasetError as e:
+        raise TrainError(str(e)) from e
+    if len(dataset) == 0:
+        raise TrainError(f"{config.dataset}: the dataset holds no images")
+    config.resolution = config.resolution or min(dataset.resolution, config.arch.max_resolution)
+    if config.resolution not in dataset.resolutions:
+        raise TrainError(f"{config.dataset}: has no {config.resolution} px images "
+                         f"(it has {', '.join(map(str, dataset.resolutions))}); choose another --resolution")
+    if config.resolution > config.arch.max_resolution:
+        raise TrainError(f"--preset {config.preset} goes up to {config.arch.max_resolution} px, "
+                         f"not {config.resolution}; choose a lower --resolution or another preset")
+    bad_attention = [r for r in config.attention if r not in dataset.resolutions or r > config.resolution]
+    if bad_attention:
+        raise TrainError(f"--attention {bad_attention}: must be resolutions from 4 to {config.resolution}")
+    if config.loss not in LOSSES:
+        raise TrainError(f"--loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
+    if config.conditional:
+        names, indices = dataset.label_names(), dataset.label_indices()
+        if not names:
+            raise TrainError(f"{config.dataset}: --conditional needs labels, and this dataset has none; "
+                             f"drop --conditional or ingest a folder of labelled sub-folders")
+        if (indices < 0).any():
+            raise TrainError(f"{config.dataset}: --conditional needs every image labelled, "
+                             f"{int((indices < 0).sum())} of {len(indices)} have no label")
+        if config.class_names and config.class_names != names:
+            raise TrainError(f"{config.out}/config.json: the run's classes {config.class_names} differ from "
+                             f"the dataset's {names}")
+        config.class_names = names
+    if config.batch % 4 or config.batch < 4:
+        raise TrainError(f"--batch {config.batch}: must be a multiple of 4 (minibatch-stddev groups)")
+    return config, dataset
+
+
+def _build(config: TrainConfig, placement: distributed.Placement, dataset: Dataset) -> Run:
+    torch.manual_seed(config.seed)  # identical initial weights in every process
+    generator, discriminator = config.make_generator(), config.make_discriminator()
+    generator_ema = config.make_generator()
+    generator_ema.load_state_dict(generator.state_dict())
+    nets = [net.to(placement.device) for net in (generator, discriminator, generator_ema)]
+    if placement.device.type == "cuda":
+        nets = [net.to(memory_format=torch.channels_last) for net in nets]
+    generator_ema.requires_grad_(False).eval()
+    adam = dict(lr=config.lr, betas=tuple(config.betas), eps=1e-8, foreach=True)
+    optimizers = {"G": torch.optim.Adam(generator.parameters(), **adam),
+                  "D": torch.optim.Adam(discriminator.parameters(), **adam)}
+    labels = dataset.label_indices() if config.conditional else None
+    images = TrainingImages(dataset, config.resolution, labels, config.seed)
+    return Run(config, placement, images, generator, discriminator, generator_ema, optimizers)
+
+
+def _resume(run: Run) -> None:
+    folder = checkpoint.latest_checkpoint(run.dir)
+    if folder is None:
+        return
+    try:
+        state = checkpoint.load_training_checkpoint(folder, run.generator, run.discriminator, run.generator_ema,
+                                                    run.optimizers, device=str(run.placement.device))
+    except checkpoint.CheckpointError as e:
+        raise TrainError(str(e)) from e
+    run.images_seen, run.step, run.elapsed_s = state["images_seen"], state["step"], state["elapsed_s"]
+    if run.placement.is_main:
+        _truncate_log(run.dir / "log.jsonl", run.images_seen)
+
+
+def _truncate_log(path: Path, images_seen: int) -> None:
+    """Drop log lines written after the checkpoint we resume from: they will be written again."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("images_seen", 0) <= images_seen]
+    atomic.write_bytes(path, "".join(line + "\n" for line in kept).encode())
+
+
+# -- one step ----------------------------------------------------------------------------------
+
+def _step_random(run: Run) -> torch.Generator:
+    """This step's random numbers: seeded by (seed, step, rank), so a resumed run redraws them."""
+    seed = (run.config.seed * 1_000_003 + run.step) * 1009 + run.placement.rank
+    return torch.Generator().manual_seed(seed & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _autocast(run: Run):
+    amp = run.config.amp
+    if run.placement.device.type != "cuda" or amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _latents(run: Run, count: int, random: torch.Generator) -> torch.Tensor:
+    return torch.randn(count, run.config.arch.latent_dim, generator=random).to(run.placement.device)
+
+
+def _apply(run: Run, name: str, module: torch.nn.Module, loss: torch.Tensor) -> None:
+    optimizer = run.optimizers[name]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    distributed.average_gradients(module, run.placement)
+    optimizer.step()
+
+
+def discriminator_step(run: Run, stage: Stage, reals, labels, random: torch.Generator) -> dict:
+    G, D, c = run.generator, run.discriminator, run.config
+    D.requires_grad_(True)
+    with torch.no_grad(), _autocast(run):
+        fakes = G(_latents(run, len(reals), random), labels, stage.resolution, stage.alpha).float()
+    with _autocast(run):
+        # One D call on [reals; fakes]: twice the batch per kernel is cheaper on CPU than two calls.
+        scores = D(torch.cat([reals, fakes]), None if labels is None else torch.cat([labels, labels]), stage.alpha)
+        real_scores, fake_scores = scores.float().chunk(2)
+        if c.loss == "wgan-gp":
+            loss = losses.wgan_discriminator(real_scores, fake_scores, c.drift)
+            mix = torch.rand(len(reals), 1, 1, 1, generator=random).to(reals.device)
+            penalty = losses.wgan_gradient_penalty(D, reals, fakes, labels, stage.alpha, mix, c.gp_weight)
+        else:
+            loss = losses.logistic_discriminator(real_scores, fake_scores)
+            penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval)
+                       if run.step % c.r1_interval == 0 else torch.zeros((), device=reals.device))
+    _apply(run, "D", D, loss + penalty)
+    return {"loss_d": loss.detach(), "penalty": penalty.detach()}
+
+
+def generator_step(run: Run, stage: Stage, count: int, labels, random: torch.Generator) -> dict:
+    G, D, c = run.generator, run.discriminator, run.config
+    D.requires_grad_(False)  # D's weight gradients are not needed here: skip computing them
+    with _autocast(run):
+        fakes = G(_latents(run, count, random), labels, stage.resolution, stage.alpha)
+        scores = D(fakes, labels, stage.alpha).float()
+        loss = losses.wgan_generator(scores) if c.loss == "wgan-gp" else losses.logistic_generator(scores)
+    _apply(run, "G", G, loss)
+    return {"loss_g": loss.detach()}
+
+
+def training_step(run: Run) -> Stage:
+    c, placement = run.config, run.placement
+    stage = c.schedule.at(run.images_seen)
+    random = _step_random(run)
+    share = c.batch // placement.world_size
+    flip = torch.rand(share, generator=random) < 0.5 if c.mirror else None
+    reals, labels = run.images.batch(run.images_seen, c.batch, stage.resolution, stage.alpha, flip,
+                                     placement.device, placement.rank, placement.world_size)
+    stats = discriminator_step(run, stage, reals, labels, random)
+    stats |= generator_step(run, stage, share, labels, random)
+    run.images_seen += c.batch
+    run.step += 1
+    update_ema(run.generator_ema, run.generator, ema_beta(c.batch, run.images_seen, c.ema_kimg, c.ema_rampup))
+    for key, value in stats.items():
+        run.pending_losses.setdefault(key, []).append(value)
+    return stage
+
+
+# -- snapshots ---------------------------------------------------------------------------------
+
+def _stage_dict(stage: Stage) -> dict:
+    return {"index": stage.index, "kind": stage.kind, "resolution": stage.resolution, "alpha": stage.alpha}
+
+
+def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
+    """Grid + checkpoint (+ metric) + log line, written by the main process only."""
+    c = run.config
+    record = {"images_seen": run.images_seen, "kimg": run.images_seen / 1000, "step": run.step,
+              "stage": stage.name, "resolution": stage.resolution, "alpha": round(stage.alpha, 4),
+              "img_per_s": round(rate, 2), "elapsed_s": round(elapsed_s, 1)}
+    record |= {k: float(torch.stack(v).mean()) for k, v in run.pending_losses.items() if v}
+    run.pending_losses.clear()
+    if not run.placement.is_main:
+        return record
+    latents, labels = snapshot_latents(c, run.placement.device)
+    save_grid(run.generator_ema, latents, labels, stage, run.dir / "grids" / f"{run.images_seen:09d}.png")
+    if c.metric_images > 0:
+        record |= _metrics(run, stage)
+    checkpoint.save_checkpoint(run.dir, run.generator, run.discriminator, run.generator_ema, run.optimizers,
+                               {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
+                                "stage": _stage_dict(stage), "seed": c.seed}, c.keep_checkpoints)
+    with open(run.dir / "log.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+    return record
+
+
+def _metrics(run: Run, stage: Stage) -> dict:
+    from nonesuch.metrics.evaluate import evaluate_generator
+
+    G = run.generator_ema
+    def sample(z, labels):
+        return G(z, labels, stage.resolution, stage.alpha)
+    return evaluate_generator(sample, run.images.dataset, run.config.resolution, run.config.metric_images,
+                              latent_dim=run.config.arch.latent_dim,
+                              num_classes=run.config.num_classes,
+                              device=run.placement.device, seed=run.config.seed)
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+def prepare_run(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
+    """Validate, then (only then) create RUN/ and write its config.json if new."""
+    config, dataset = validate(config)
+    config_path = Path(config.out) / "config.json"
+    if not config_path.exists() and int(os.environ.get("RANK", "0")) == 0:
+        atomic.write_json(config_path, config.to_dict())
+    return config, dataset
+
+
+def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None) -> Path:
+    """Train (or resume) the run described by `config`; returns the run folder.
+    until_images: stop early (with a checkpoint) once this many images are seen."""
+    try:
+        placement = distributed.setup(config.device)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
+    if placement.world_size == 1 and placement.device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    if config.batch % (4 * placement.world_size):
+        raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
+    config, dataset = prepare_run(config)
+    distributed.barrier(placement)
+    run = _build(config, placement, dataset)
+    _resume(run)
+    try:
+        _loop(run, on_snapshot, until_images)
+    finally:
+        distributed.teardown(placement)
+    if placement.is_main and run.images_seen >= config.schedule.total_images:
+        save_progress_gif(run.dir / "grids", run.dir / "progress.gif")
+    return run.dir
+
+
+def _loop(run: Run, on_snapshot, until_images: int | None) -> None:
+    from nonesuch.gan.progress_line import TrainingProgress
+
+    c = run.config
+    total, every = c.schedule.total_images, max(int(c.snapshot_kimg * 1000), c.batch)
+    stop = min(total, until_images or total)
+    started, started_images = time.perf_counter(), run.images_seen
+    with TrainingProgress(total, run.images_seen, enabled=c.progress and run.placement.is_main) as progress:
+        while run.images_seen < stop:
+            before = run.images_seen
+            stage = training_step(run)
+            now = time.perf_counter()
+            rate = (run.images_seen - started_images) / max(now - started, 1e-9)
+            progress.update(stage, run.images_seen, rate)
+            if run.images_seen // every > before // every or run.images_seen >= stop:
+                record = snapshot(run, stage, rate, run.elapsed_s + now - started)
+                progress.log(record)
+                if on_snapshot is not None:
+                    on_snapshot(record)
+                distributed.barrier(run.placement)
