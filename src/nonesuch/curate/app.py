@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel   # imported only by the `curate label` verb, never by `nonesuch --help`
 
 from nonesuch.curate.labels import LABELS
 from nonesuch.curate.session import CurationSession
@@ -19,15 +20,17 @@ from nonesuch.curate.session import CurationSession
 STATIC = Path(__file__).parent / "static"
 
 
+class LabelRequest(BaseModel):
+    """One key press: image index and keep / discard / skip."""
+
+    idx: int
+    label: str
+
+
 def create_app(session: CurationSession):
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from pydantic import BaseModel
-
-    class LabelRequest(BaseModel):
-        idx: int
-        label: str
 
     app = FastAPI(title=f"nonesuch curate: {session.target}", docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
