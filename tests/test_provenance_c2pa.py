@@ -75,3 +75,19 @@ def test_a_foreign_ca_does_not_make_a_signature_trusted(signer, pixels, tmp_path
     other = init_keys(SigningKeys(tmp_path / "other"))
     signed = signer.sign(encode_image(pixels, "jpg", None), "image/jpeg", WATERMARK_ID, "x.jpg")
     assert read_manifest(signed, "image/jpeg", other.ca_cert.read_bytes()).status != "trusted"
+
+
+def test_keys_init_verb_writes_keys_under_nonesuch_home(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nonesuch.cli import app
+
+    monkeypatch.setenv("NONESUCH_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    first = runner.invoke(app, ["keys", "init"])
+    assert first.exit_code == 0, first.output
+    keys = SigningKeys(tmp_path / "home" / "keys")
+    assert keys.exists() and stat.S_IMODE(keys.key.stat().st_mode) == 0o600
+    again = runner.invoke(app, ["keys", "init"])
+    assert again.exit_code == 1 and "--force" in again.output
+    assert runner.invoke(app, ["keys", "init", "--force"]).exit_code == 0

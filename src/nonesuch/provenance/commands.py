@@ -39,8 +39,11 @@ def verify(
     registry_path: Optional[Path] = typer.Option(None, "--registry", help="Registry SQLite file "
                                                  "(default: the one in the nonesuch config folder)."),
 ) -> None:
-    """Check each provenance layer of each FILE (C2PA, XMP, watermark, registry) and print a
-    one-word verdict. Exit status 1 if any file could not be read; the others are still checked."""
+    """Check each provenance layer of FILEs and give a one-word verdict per file.
+
+    Layers: C2PA manifest, XMP label, invisible watermark, registry. Verdicts: verified, traced,
+    synthetic, tampered, unknown. Exit status 1 if any file could not be read; the others are
+    still checked."""
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.registry import Registry
     from nonesuch.provenance.verify import verify_file

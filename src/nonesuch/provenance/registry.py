@@ -22,8 +22,8 @@ from pathlib import Path
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.home import nonesuch_home
 from nonesuch.provenance.record import GenerationRecord
+from nonesuch.provenance.watermark import ID_BITS
 
-ID_BITS = 48
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
             "truncation", "size", "format", "sha256", "created")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
