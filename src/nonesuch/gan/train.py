@@ -267,7 +267,9 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
     except ValueError as e:
         raise TrainError(str(e)) from e
     if placement.world_size == 1 and placement.device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        # One thread per core, unless the user asked for fewer (on a shared machine, OpenMP's
+        # spinning threads slow down several-fold when other processes hold the cores).
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
     if config.batch % (4 * placement.world_size):
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
     config, dataset = prepare_run(config)
