@@ -11,6 +11,11 @@ import typer
 
 from nonesuch.progress import console, progress_bar
 
+def _say(text: str) -> None:
+    """One message on stderr, never wrapped: a reason or path stays on one greppable line."""
+    console.print(text, soft_wrap=True, highlight=False)
+
+
 datasets_app = typer.Typer(no_args_is_help=True, help="Render or fetch bundled datasets.")
 
 
@@ -54,35 +59,34 @@ def ingest_command(
     try:
         summary = ingest(sources, out, config)
     except (DatasetError, SourceError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        _say(f"[red]error:[/red] {e}")
         raise typer.Exit(1)
     except KeyboardInterrupt:
-        console.print(f"interrupted: what was done is saved in {out}; re-run the same command to resume",
-                      soft_wrap=True)
+        _say(f"interrupted: what was done is saved in {out}; re-run the same command to resume")
         raise typer.Exit(130)
     if as_json:
         print(json.dumps(asdict(summary), indent=2))
     else:
         _print_ingest_summary(summary)
     if summary.images_in_dataset == 0:
-        console.print(f"[red]error:[/red] no image could be ingested from {', '.join(map(str, sources))} "
-                      f"({len(summary.rejected)} rejected); see the reasons above", soft_wrap=True)
+        _say(f"[red]error:[/red] no image could be ingested from {', '.join(map(str, sources))} "
+                      f"({len(summary.rejected)} rejected); see the reasons above")
         raise typer.Exit(1)
 
 
 def _print_ingest_summary(summary) -> None:
     from nonesuch.data.info import reason_kind
 
-    console.print(
+    _say(
         f"{summary.ingested} images ingested into {summary.out} ({summary.images_in_dataset} in total), "
         f"{len(summary.rejected)} rejected, {summary.duplicates} duplicates"
         + (f", {summary.already_done} already done earlier" if summary.already_done else "")
-        + f" in {summary.seconds:.1f} s ({summary.images_per_second:.0f} img/s)", soft_wrap=True)
+        + f" in {summary.seconds:.1f} s ({summary.images_per_second:.0f} img/s)")
     shown = 0
     for kind, count in Counter(reason_kind(r["reason"]) for r in summary.rejected).most_common():
         example = next(r for r in summary.rejected if reason_kind(r["reason"]) == kind)
         where = example["source"] + (f"!{example['member']}" if example["member"] else "")
-        console.print(f"  rejected {count:>5} {kind}  e.g. {where}: {example['reason']}", soft_wrap=True)
+        _say(f"  rejected {count:>5} {kind}  e.g. {where}: {example['reason']}")
         shown += 1
         if shown == 10:
             break
@@ -99,24 +103,24 @@ def info_command(
     try:
         info = dataset_info(dataset)
     except DatasetError as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        _say(f"[red]error:[/red] {e}")
         raise typer.Exit(1)
     if as_json:
         print(json.dumps(asdict(info), indent=2))
         return
-    console.print(f"{info.path}: {info.images} images at {', '.join(map(str, info.resolutions))} px")
+    _say(f"{info.path}: {info.images} images at {', '.join(map(str, info.resolutions))} px")
     if info.parent:
-        console.print(f"  subset of {info.parent}")
+        _say(f"  subset of {info.parent}")
     for title, counts in (("labels", info.labels), ("sources", info.sources),
                           ("rejected", info.rejected_by_reason), ("duplicates", info.duplicates)):
         if counts:
-            console.print(f"{title}:")
+            _say(f"{title}:")
             for name, count in list(counts.items())[:20]:
-                console.print(f"  {count:>7}  {name}")
+                _say(f"  {count:>7}  {name}")
             if len(counts) > 20:
-                console.print(f"  ... and {len(counts) - 20} more (--json lists all)")
+                _say(f"  ... and {len(counts) - 20} more (--json lists all)")
     if info.unlabelled and info.labels:
-        console.print(f"  {info.unlabelled:>7}  (no label)")
+        _say(f"  {info.unlabelled:>7}  (no label)")
 
 
 def show_command(
@@ -133,9 +137,9 @@ def show_command(
     try:
         path = show_grid(dataset, out, n=n, label=label, resolution=resolution)
     except DatasetError as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        _say(f"[red]error:[/red] {e}")
         raise typer.Exit(1)
-    console.print(f"wrote {path}")
+    _say(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -93,7 +93,11 @@ def downsample_pyramid(images: np.ndarray) -> dict[int, np.ndarray]:
     level = images.astype(np.uint16)
     while level.shape[1] > MIN_RESOLUTION:
         b, r = level.shape[0], level.shape[1] // 2
-        level = (level.reshape(b, r, 2, r, 2, 3).sum(axis=(2, 4)) + 2) // 4
+        # Two plain adds over contiguous halves instead of .sum(axis=(2, 4)) on a 6-D view:
+        # the same numbers, ~10x faster (numpy's strided reduction is slow here).
+        rows = level.reshape(b, r, 2, 2 * r * 3)
+        rows = (rows[:, :, 0] + rows[:, :, 1]).reshape(b, r, r, 2, 3)   # [B, r, r, 2, 3]
+        level = (rows[:, :, :, 0] + rows[:, :, :, 1] + 2) // 4           # [B, r, r, 3]
         levels[r] = level.astype(np.uint8)
     return levels
 

@@ -1,0 +1,81 @@
+"""`nonesuch info` and `nonesuch show` on real datasets, and the CLI's one-line errors."""
+
+import json
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+import ingest_fixtures as fx
+from nonesuch.cli import app
+from nonesuch.data import Dataset, IngestConfig, ingest
+from nonesuch.data.info import dataset_info, reason_kind
+from nonesuch.data.show import sample_indices, show_grid
+
+runner = CliRunner()
+
+
+def test_info_counts_labels_sources_and_rejections_by_kind(emoji_folder, tmp_path):
+    pile = tmp_path / "pile"
+    (pile / "bad").mkdir(parents=True)
+    (pile / "bad" / "a.png").write_bytes(b"")
+    (pile / "bad" / "b.png").write_bytes(b"")
+    (pile / "bad" / "small.png").write_bytes(fx.encode(Image.new("RGB", (4, 4)), "PNG"))
+    ingest([emoji_folder / "objects", emoji_folder / "food-drink", pile], tmp_path / "ds",
+           IngestConfig(resolution=16), show_progress=False)
+    info = dataset_info(tmp_path / "ds")
+    assert info.images == 24 and info.resolutions == [4, 8, 16]
+    assert info.labels == {"food-drink": 12, "objects": 12} and info.unlabelled == 0
+    assert info.sources == {str(emoji_folder / "food-drink"): 12, str(emoji_folder / "objects"): 12}
+    assert info.rejected == 3 and info.rejected_by_reason == {"not an image": 2, "too small": 1}
+    assert info.config["resolution"] == 16
+
+    result = runner.invoke(app, ["info", str(tmp_path / "ds")])
+    assert result.exit_code == 0, result.output
+    assert "24 images at 4, 8, 16 px" in result.output and "too small" in result.output
+
+
+def test_reason_kind_drops_the_particulars():
+    assert reason_kind("too small: 20x30 < --min-size 64") == "too small"
+    assert reason_kind("not an image (zero bytes)") == "not an image"
+    assert reason_kind("unsafe archive member: ../evil.png") == "unsafe archive member"
+    assert reason_kind("truncated JPEG") == "truncated JPEG"
+
+
+def test_show_samples_evenly_and_filters_by_label(emoji_dataset, tmp_path):
+    ds = Dataset(emoji_dataset)
+    assert list(sample_indices(ds, 4)) == [0, 16, 31, 47]
+    smileys = sample_indices(ds, 100, "smileys-emotion")
+    assert len(smileys) == 12 and {ds.labels()[i] for i in smileys} == {"smileys-emotion"}
+
+    out = show_grid(emoji_dataset, tmp_path / "sheet.png", n=4, resolution=8)
+    sheet = np.asarray(Image.open(out))
+    assert sheet.shape[0] >= 512 and sheet.std() > 20  # enlarged to be seen, and not blank
+
+
+def test_show_cli_unknown_label_is_one_clear_line(emoji_dataset, tmp_path):
+    result = runner.invoke(app, ["show", str(emoji_dataset), "--out", str(tmp_path / "g.png"), "--label", "cats"])
+    assert result.exit_code == 1
+    assert "no label 'cats'" in result.output and "smileys-emotion" in result.output
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_cli_errors_name_the_path(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 1 and "missing: no such file or folder" in result.output
+    assert not (tmp_path / "ds").exists()
+    result = runner.invoke(app, ["info", str(tmp_path)])
+    assert result.exit_code == 1 and "not a nonesuch dataset" in result.output
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "ds"), "--crop", "zoom"])
+    assert result.exit_code == 1 and "--crop must be 'center' or 'pad'" in result.output
+
+
+def test_cli_pad_and_background_are_saved_in_the_config(emoji_folder, tmp_path):
+    result = runner.invoke(app, ["ingest", str(emoji_folder / "objects"), "--out", str(tmp_path / "ds"),
+                                 "--resolution", "8", "--crop", "pad", "--background", "black",
+                                 "--min-size", "8", "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ingested"] == 12
+    config = json.loads((tmp_path / "ds" / "dataset.json").read_text())["config"]
+    assert config["crop"] == "pad" and config["background"] == "black" and config["min_size"] == 8
+    assert Dataset(tmp_path / "ds").images(8)[:, 0, 0].max() < 10  # transparent corners over black
