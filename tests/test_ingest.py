@@ -124,3 +124,38 @@ def test_cli_exits_1_with_one_line_when_nothing_is_ingested(tmp_path):
     assert result.exit_code == 1
     assert "no image could be ingested" in result.output
     assert "not an image (zero bytes)" in result.output
+
+
+def test_crash_between_image_rows_and_duplicate_rows_resumes_exactly(emoji_folder, tmp_path, monkeypatch):
+    """The worst moment: a batch's images are committed, its duplicate rows are not yet."""
+    from nonesuch.data import DatasetWriter
+    src = tmp_path / "src"
+    shutil.copytree(emoji_folder / "objects", src / "objects")
+    for name in ("1F453", "1F454"):
+        shutil.copy(src / "objects" / f"{name}.png", src / "objects" / f"{name}-again.png")
+    config = IngestConfig(resolution=8, batch_size=4, workers=1)
+    ingest([src], tmp_path / "clean", config, show_progress=False)
+
+    real_duplicate = DatasetWriter.duplicate
+
+    def crash_on_first_duplicate(self, *args):
+        monkeypatch.setattr(DatasetWriter, "duplicate", real_duplicate)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DatasetWriter, "duplicate", crash_on_first_duplicate)
+    with pytest.raises(KeyboardInterrupt):
+        ingest([src], tmp_path / "resumed", config, show_progress=False)
+    assert _manifest_rows(tmp_path / "resumed")["duplicates"] == []
+    ingest([src], tmp_path / "resumed", config, show_progress=False)
+    assert _manifest_rows(tmp_path / "resumed") == _manifest_rows(tmp_path / "clean")
+    assert _pixel_bytes(tmp_path / "resumed") == _pixel_bytes(tmp_path / "clean")
+    assert len(_manifest_rows(tmp_path / "clean")["duplicates"]) == 2
+
+
+def test_out_inside_a_source_folder_is_never_read(emoji_folder, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(emoji_folder / "objects", src)
+    config = IngestConfig(resolution=8)
+    ingest([src], src / "dataset", config, show_progress=False)
+    again = ingest([src], src / "dataset", config, show_progress=False)
+    assert again.ingested == 0 and again.rejected == [] and again.images_in_dataset == 12

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -101,6 +102,9 @@ _worker_max_bytes = 0
 def _init_worker(options: DecodeOptions, max_bytes: int) -> None:
     global _worker_options, _worker_max_bytes
     _worker_options, _worker_max_bytes = options, max_bytes
+    # Ctrl-C goes to the whole process group; only the main process should handle it (it stops
+    # the pool and leaves the dataset at its last checkpoint), not every worker with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # decode.py applies --max-pixels itself, with a reason that names the option; Pillow's own
     # (fixed) limit would otherwise refuse files the user allowed.
     Image.MAX_IMAGE_PIXELS = None
