@@ -228,11 +228,13 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
     save_grid(run.generator_ema, latents, labels, stage, run.dir / "grids" / f"{run.images_seen:09d}.png")
     if c.metric_images > 0:
         record |= _metrics(run, stage)
+    # Log first, checkpoint second: a kill between the two leaves a line that the resume (from
+    # the previous checkpoint) drops and writes again, never a checkpoint without its line.
+    with open(run.dir / "log.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
     checkpoint.save_checkpoint(run.dir, run.generator, run.discriminator, run.generator_ema, run.optimizers,
                                {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
                                 "stage": _stage_dict(stage), "seed": c.seed}, c.keep_checkpoints)
-    with open(run.dir / "log.jsonl", "a") as log:
-        log.write(json.dumps(record) + "\n")
     return record
 
 
