@@ -6,8 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from nonesuch.progress import console
+
+
+def fail(error: Exception) -> None:
+    """One line (never wrapped, so scripts can grep it) naming the file and the problem; exit 1."""
+    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
 
 # What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
 # when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.
@@ -48,8 +55,7 @@ def train_command(
         config = resolve_config(dataset, out, options, resume=resume)
         _train(config)
     except TrainError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+        fail(e)
 
 
 def _train(config, until_images: int | None = None) -> None:

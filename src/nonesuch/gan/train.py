@@ -125,8 +125,13 @@ def _truncate_log(path: Path, images_seen: int) -> None:
     """Drop log lines written after the checkpoint we resume from: they will be written again."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("images_seen", 0) <= images_seen]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("images_seen", 0) <= images_seen:
+                kept.append(line)
+        except ValueError:
+            pass  # half a line, from a kill mid-write
     atomic.write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
 

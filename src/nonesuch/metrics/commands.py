@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from nonesuch.progress import console
+from nonesuch.gan.commands import fail  # the same one-line error format as `nonesuch train`
 
 
 def metrics_command(
@@ -32,8 +32,7 @@ def metrics_command(
         result = evaluate_generator(loaded.generator, dataset, loaded.resolution, images, loaded.latent_dim,
                                     len(loaded.class_names), torch_device, seed)
     except (CheckpointError, DatasetError, MetricsError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+        fail(e)
     result |= {"checkpoint": str(loaded.checkpoint_path.parent), "checkpoint_sha256": loaded.checkpoint_sha256}
     print(json.dumps(result, indent=2))
 

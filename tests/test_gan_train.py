@@ -1,0 +1,118 @@
+"""Training end to end on real emoji: the run folder, checkpoints without pickle, load_generator,
+one-line errors for bad input, and a run that must learn."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from gan_fixtures import TINY, flat_colour_dataset
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from nonesuch.cli import app
+from nonesuch.gan.checkpoint import CheckpointError, list_checkpoints, load_generator
+from nonesuch.gan.config import resolve_config
+from nonesuch.gan.train import train
+
+PICKLE_MAGICS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # shared test machine: see gan_fixtures.subprocess_env
+
+
+@pytest.fixture(scope="module")
+def tiny_run(emoji_dataset, tmp_path_factory):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    config = resolve_config(emoji_dataset, out, {**TINY, "snapshot_kimg": 0.032, "conditional": True,
+                                                 "keep_checkpoints": 2})
+    train(config)
+    return out
+
+
+def test_run_folder_explains_itself(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["resolution"] == 8 and config["preset"] == "smoke"
+    assert config["architecture"]["channels"] == [32, 32, 16, 16]
+    assert config["class_names"] == ["animals-nature", "food-drink", "objects", "smileys-emotion"]
+    log = [json.loads(line) for line in (tiny_run / "log.jsonl").read_text().splitlines()]
+    assert [r["images_seen"] for r in log] == list(range(32, 193, 32))
+    assert {"stage", "resolution", "alpha", "img_per_s", "loss_d", "loss_g"} <= set(log[-1])
+    assert len(list((tiny_run / "grids").glob("*.png"))) == len(log)
+    assert (tiny_run / "progress.gif").stat().st_size > 0
+
+
+def test_checkpoints_hold_no_pickle_and_keep_the_last_k(tiny_run):
+    folders = list_checkpoints(tiny_run)
+    assert [f.name for f in folders] == ["000000160", "000000192"]  # keep_checkpoints = 2
+    for path in folders[-1].iterdir():
+        head = path.read_bytes()[:2]
+        assert head not in PICKLE_MAGICS and head != b"PK", f"{path} looks like pickle / torch.save"
+        if path.suffix == ".safetensors":
+            assert load_file(path)  # loads with safetensors alone
+        else:
+            assert path.name == "state.json" and json.loads(path.read_text())["images_seen"] == 192
+
+
+def test_load_generator_contract(tiny_run):
+    loaded = load_generator(tiny_run)
+    assert (loaded.latent_dim, loaded.resolution) == (32, 8)
+    assert loaded.class_names == ["animals-nature", "food-drink", "objects", "smileys-emotion"]
+    assert loaded.checkpoint_path.name == "generator_ema.safetensors"
+    assert len(loaded.checkpoint_sha256) == 64 and not loaded.generator.training
+    images = loaded.generator(torch.randn(5, 32), torch.tensor([0, 1, 2, 3, 0]))
+    assert images.shape == (5, 3, 8, 8) and images.dtype == torch.float32
+    assert images.abs().max() < 5
+    older = load_generator(tiny_run, "000000160")
+    assert older.checkpoint_sha256 != loaded.checkpoint_sha256
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_generator(tiny_run / "nope")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_generator(tiny_run, "123")
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, ["train", *map(str, args)])
+
+
+def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run, tmp_path):
+    cases = [
+        (tmp_path, "not a nonesuch dataset"),                        # not a dataset
+        (emoji_dataset, "has no 64 px images", "--resolution", "64"),  # resolution the dataset lacks
+    ]
+    for dataset, message, *extra in cases:
+        out = tmp_path / "run"
+        result = _cli(dataset, "--out", out, "--preset", "smoke", *extra)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert not out.exists()
+    unlabelled = flat_colour_dataset(tmp_path / "flat", (10, 20, 30))
+    result = _cli(unlabelled, "--out", tmp_path / "run", "--conditional")
+    assert result.exit_code == 1 and "needs labels" in result.output and not (tmp_path / "run").exists()
+
+    before = {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()}
+    result = _cli(emoji_dataset, "--out", tiny_run, "--preset", "cpu")  # incompatible resume
+    assert result.exit_code == 1 and "cannot resume with preset='cpu'" in result.output, result.output
+    assert {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()} == before
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_training_learns_a_flat_colour(tmp_path):
+    """A dataset of one colour: the EMA generator's mean colour must move to it."""
+    target = np.array([230, 40, 20]) / 127.5 - 1  # a strong red, in [-1, 1]
+    dataset = flat_colour_dataset(tmp_path / "red", (230, 40, 20), count=64)
+    config = resolve_config(dataset, tmp_path / "run", dict(
+        preset="smoke", resolution=8, kimg=1.6, batch=16, snapshot_kimg=10, grid_size=4, ema_kimg=0.2,
+        mirror=False, seed=1))
+    train(config)
+    generator = load_generator(tmp_path / "run").generator
+    with torch.no_grad():
+        mean = generator(torch.randn(256, 32)).mean(dim=(0, 2, 3)).numpy()
+    torch.manual_seed(config.seed)  # the run's initial weights, untrained
+    with torch.no_grad():
+        start_mean = config.make_generator()(torch.randn(256, 32), None, 8, 1.0).mean(dim=(0, 2, 3)).numpy()
+    assert np.abs(mean - target).max() < 0.25, (mean, target)
+    assert np.abs(mean - target).max() < 0.5 * np.abs(start_mean - target).max()
