@@ -1,6 +1,5 @@
 """Every kind of bad or unusual input ingest meets, as real files made here."""
 
-import io
 import shutil
 
 import numpy as np

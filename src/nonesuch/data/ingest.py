@@ -3,12 +3,12 @@
     list_entries(SRC...)        names, in a fixed order (sources.py)
       -> skip what an earlier run already handled (resume)
       -> read_entries           bytes of archive members / paths of files
-      -> worker pool            decode_square + sha256 + pHash (decode.py, dedupe.py)
+      -> DecoderPool            decode_square + sha256 + pHash on every core (decode_pool.py)
       -> in order               exact / near duplicate?  -> DatasetWriter.duplicate
                                 rejected?               -> DatasetWriter.reject
                                 else                    -> batch -> DatasetWriter.append
 
-Results come back in input order (Pool.imap), and every decision depends only on the entries
+Results come back in input order, and every decision depends only on the entries
 before it, so the dataset's order and contents are the same however many workers ran, and an
 interrupted run re-run with the same arguments ends with the same bytes as one clean run.
 """
@@ -16,21 +16,19 @@ interrupted run re-run with the same arguments ends with the same bytes as one c
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
-from PIL import Image, ImageColor
+from PIL import ImageColor
 
 from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, resolutions_up_to
-from nonesuch.data.decode import DecodeOptions, RejectedImage, read_and_decode
-from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex, perceptual_hash
+from nonesuch.data.decode import DecodeOptions
+from nonesuch.data.decode_pool import DecoderPool
+from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex
 from nonesuch.data.sources import ReadLimits, SourceEntry, SourceError, list_entries, read_entries
 from nonesuch.progress import progress_bar
 
@@ -47,7 +45,7 @@ class IngestConfig:
     max_pixels: int = 89_478_485   # width x height above which a file is a decompression bomb
     max_file_bytes: int = 512 << 20  # larger files and archive members are refused unread
     workers: int | None = None     # decode processes; default os.cpu_count()
-    batch_size: int = 256          # images per append (and per resume checkpoint)
+    batch_size: int = 256          # files decided per checkpoint (one append + their rows)
 
     def resolved(self) -> IngestConfig:
         """Defaults filled in and every field checked; raises DatasetError naming the option."""
@@ -93,61 +91,6 @@ class IngestSummary:
     images_per_second: float = 0.0
 
 
-# ---- worker side ------------------------------------------------------------------------------
-
-_worker_options: DecodeOptions | None = None
-_worker_max_bytes = 0
-
-
-def _init_worker(options: DecodeOptions, max_bytes: int) -> None:
-    global _worker_options, _worker_max_bytes
-    _worker_options, _worker_max_bytes = options, max_bytes
-    # Ctrl-C goes to the whole process group; only the main process should handle it (it stops
-    # the pool and leaves the dataset at its last checkpoint), not every worker with a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # decode.py applies --max-pixels itself, with a reason that names the option; Pillow's own
-    # (fixed) limit would otherwise refuse files the user allowed.
-    Image.MAX_IMAGE_PIXELS = None
-
-
-def _decode_task(task: tuple[SourceEntry, bytes | Path | str]) -> tuple[SourceEntry, tuple]:
-    """Runs in a worker: ('ok', pixels, sha256, phash, width, height, mode) or ('rejected', reason)."""
-    entry, payload = task
-    if isinstance(payload, str):
-        return entry, ("rejected", payload)
-    try:
-        image = read_and_decode(payload, _worker_options, _worker_max_bytes)
-    except RejectedImage as e:
-        return entry, ("rejected", str(e))
-    except Exception as e:  # a decoder bug on one hostile file must not end the run
-        return entry, ("rejected", f"unreadable: {type(e).__name__}: {' '.join(str(e).split())}")
-    return entry, ("ok", image.pixels, image.sha256, perceptual_hash(image.pixels),
-                   image.width, image.height, image.mode)
-
-
-class _Backpressure:
-    """Keeps at most `slots` tasks between the reader and the consumer. Pool.imap pulls its input
-    eagerly on a thread; without this a large archive would be read into memory whole."""
-
-    def __init__(self, slots: int):
-        self._slots = threading.Semaphore(slots)
-        self._stopped = False
-
-    def feed(self, items: Iterable) -> Iterator:
-        for item in items:
-            self._slots.acquire()
-            if self._stopped:
-                return
-            yield item
-
-    def done_one(self) -> None:
-        self._slots.release()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._slots.release()  # wake the feeding thread so the pool can shut down
-
-
 # ---- main side --------------------------------------------------------------------------------
 
 class _Decisions:
@@ -184,6 +127,10 @@ class _Batch:
     records: list[ImageRecord] = field(default_factory=list)
     rejected: list[tuple[str, str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.images) + len(self.rejected) + len(self.duplicates)
 
     def write(self, writer: DatasetWriter) -> None:
         if self.images:
@@ -244,29 +191,24 @@ def _run(todo: list[SourceEntry], writer: DatasetWriter, config: IngestConfig,
     options = DecodeOptions(config.resolution, config.crop, background_rgb(config.background),
                             config.min_size, config.max_pixels)
     decisions = _Decisions(writer, config)
-    chunk = 4  # small chunks: results stream back steadily, and order is still kept
-    backpressure = _Backpressure(slots=max(64, chunk * config.workers * 8))
     batch, batches_written = _Batch(), 0
+    if not todo:
+        return
     # The pool is forked before the progress bar starts its refresh thread.
-    pool = multiprocessing.get_context("fork").Pool(
-        config.workers, initializer=_init_worker, initargs=(options, config.max_file_bytes))
+    pool = DecoderPool(config.workers, options, config.max_file_bytes)
     try:
         with progress_bar("ingesting", len(todo), disable=not show_progress) as advance:
-            results = pool.imap(_decode_task, backpressure.feed(read_entries(todo)), chunksize=chunk)
-            for entry, outcome in results:
-                backpressure.done_one()
+            for entry, outcome in pool.results(read_entries(todo)):
                 _decide(entry, outcome, batch, writer, decisions, config, summary)
                 advance()
-                if len(batch.images) >= config.batch_size:
+                if batch.size >= config.batch_size:
                     batch.write(writer)
                     batch, batches_written = _Batch(), batches_written + 1
                     if after_batch is not None:
                         after_batch(batches_written)
             batch.write(writer)
     finally:
-        backpressure.stop()
-        pool.terminate()
-        pool.join()
+        pool.close()
 
 
 def _decide(entry: SourceEntry, outcome: tuple, batch: _Batch, writer: DatasetWriter,

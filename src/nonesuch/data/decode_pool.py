@@ -1,0 +1,120 @@
+"""Decode on every core, results in input order, and survive a decoder that crashes.
+
+    DecoderPool(workers, options).results(tasks) -> (entry, outcome) in the order of `tasks`
+        outcome: ('ok', pixels [R, R, 3] uint8, sha256, phash, width, height, mode)
+                 ('rejected', reason)
+
+Tasks go out in chunks, with a bounded number of chunks in flight, so reading a large archive
+never runs far ahead of decoding (memory stays flat). If a worker process dies (a C decoder
+crashing on a hostile file), the chunks in flight are retried one file at a time in a fresh
+pool; the file that kills it again is rejected and the run carries on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from PIL import Image
+
+from nonesuch.data.decode import DecodeOptions, RejectedImage, read_and_decode
+from nonesuch.data.dedupe import perceptual_hash
+from nonesuch.data.sources import SourceEntry
+
+Task = tuple[SourceEntry, bytes | Path | str]  # payload: member bytes, file path, or a reason
+Result = tuple[SourceEntry, tuple]
+
+CRASH_REASON = "crashed the image decoder (a worker process died reading it)"
+
+# ---- worker side ------------------------------------------------------------------------------
+
+_options: DecodeOptions | None = None
+_max_bytes = 0
+
+
+def _init_worker(options: DecodeOptions, max_bytes: int) -> None:
+    global _options, _max_bytes
+    _options, _max_bytes = options, max_bytes
+    # Ctrl-C goes to the whole process group; only the main process should handle it (it stops
+    # the pool and leaves the dataset at its last checkpoint), not every worker with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # decode.py applies --max-pixels itself, with a reason that names the option; Pillow's own
+    # fixed limit would otherwise refuse files the user allowed.
+    Image.MAX_IMAGE_PIXELS = None
+
+
+def decode_task(task: Task) -> Result:
+    entry, payload = task
+    if isinstance(payload, str):
+        return entry, ("rejected", payload)
+    try:
+        image = read_and_decode(payload, _options, _max_bytes)
+    except RejectedImage as e:
+        return entry, ("rejected", str(e))
+    except Exception as e:  # a decoder bug on one hostile file must not end the run
+        return entry, ("rejected", f"unreadable: {type(e).__name__}: {' '.join(str(e).split())}")
+    return entry, ("ok", image.pixels, image.sha256, perceptual_hash(image.pixels),
+                   image.width, image.height, image.mode)
+
+
+def _decode_chunk(tasks: list[Task]) -> list[Result]:
+    return [decode_task(task) for task in tasks]
+
+
+# ---- main side --------------------------------------------------------------------------------
+
+class DecoderPool:
+    def __init__(self, workers: int, options: DecodeOptions, max_bytes: int,
+                 chunk: int = 4, chunks_in_flight_per_worker: int = 4):
+        self.workers, self.options, self.max_bytes = workers, options, max_bytes
+        self.chunk = chunk  # small: results stream back steadily; large enough to cut IPC cost
+        self.window = workers * chunks_in_flight_per_worker
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # fork: workers start in milliseconds and inherit the imported modules. With fork the
+        # executor starts every worker on its first submit: do it now, before the caller starts
+        # other threads (a progress bar), so no worker inherits a lock held by such a thread.
+        executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_init_worker, initargs=(self.options, self.max_bytes))
+        executor.submit(int).result()
+        return executor
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def results(self, tasks: Iterable[Task]) -> Iterator[Result]:
+        tasks = iter(tasks)
+        in_flight: deque[tuple[list[Task], Future]] = deque()
+        while True:
+            while len(in_flight) < self.window and (chunk := list(islice(tasks, self.chunk))):
+                in_flight.append((chunk, self._executor.submit(_decode_chunk, chunk)))
+            if not in_flight:
+                return
+            chunk, future = in_flight[0]
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                yield from self._isolate_crash([c for c, _ in in_flight])
+                in_flight.clear()
+                continue
+            in_flight.popleft()
+            yield from done
+
+    def _isolate_crash(self, chunks: list[list[Task]]) -> Iterator[Result]:
+        """Retry every task that was in flight, one at a time, in a fresh pool."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
+        for task in (task for chunk in chunks for task in chunk):
+            try:
+                yield self._executor.submit(decode_task, task).result()
+            except BrokenProcessPool:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+                yield task[0], ("rejected", CRASH_REASON)
