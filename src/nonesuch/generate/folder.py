@@ -11,6 +11,8 @@ as `generate.json` beside the images.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def pending_seeds(out: Path, seeds: list[int], fmt: str) -> list[int]:
 def generate_to_folder(config: GenerateConfig, producer=None, show_progress: bool = True) -> GenerateSummary:
     import time
 
-    from nonesuch.generate.pipeline import BATCH_SIZE, Producer
+    from nonesuch.generate.pipeline import Producer
 
     out = Path(config.out)
     todo = pending_seeds(out, list(config.seeds), config.format)
@@ -59,22 +61,34 @@ def generate_to_folder(config: GenerateConfig, producer=None, show_progress: boo
     producer = producer or Producer(config.run, checkpoint=config.checkpoint, size=config.size,
                                     fmt=config.format, truncation=config.truncation,
                                     class_name=config.class_name, sign=config.sign)
+    # Writes wait on fsync (disk, not CPU): a few writer threads hide that behind generation.
+    writers = ThreadPoolExecutor(4)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "generate.json", {**asdict(config), "seeds": _ranges(config.seeds)})
         with progress_bar("generate", len(todo), disable=not show_progress) as advance:
-            for start in range(0, len(todo), BATCH_SIZE):
-                for image in producer.produce(todo[start:start + BATCH_SIZE]):
-                    seed = image.record["seed"]
-                    # Image first, record second: a record on disk means its image is complete.
-                    write_bytes(out / f"{seed}.{image.extension}", image.data)
-                    write_json(out / f"{seed}.json", image.record)
+            in_flight: deque = deque()
+            for batch in producer.produce_batches(todo):
+                in_flight.extend(writers.submit(_write_image, out, image) for image in batch)
+                # At most two batches waiting for the disk: bounded memory, errors surface early.
+                while in_flight and (in_flight[0].done() or len(in_flight) > 2 * len(batch)):
+                    in_flight.popleft().result()
                     advance()
+            while in_flight:
+                in_flight.popleft().result()
+                advance()
     finally:
+        writers.shutdown()
         if own_producer:
             producer.close()
     return GenerateSummary(len(todo), len(config.seeds) - len(todo), out,
                            time.perf_counter() - started)
+
+
+def _write_image(out: Path, image) -> None:
+    # Image first, record second: a record on disk means its image is complete.
+    write_bytes(out / f"{image.record['seed']}.{image.extension}", image.data)
+    write_json(out / f"{image.record['seed']}.json", image.record)
 
 
 def _ranges(seeds: list[int]) -> str:
