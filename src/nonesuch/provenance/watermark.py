@@ -31,15 +31,17 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
 
-from nonesuch.provenance.watermark_code import (CODED_BITS, CRC_BITS, ID_BITS, encode,
-                                                id_from_message, message_bits, viterbi_decode)
+from nonesuch.provenance.watermark_code import (CODED_BITS, CRC_BITS, ID_BITS, MESSAGE_BITS,
+                                                encode, id_from_message, message_bits,
+                                                viterbi_decode)
 from nonesuch.provenance.watermark_jpeg import quantised_mark
 from nonesuch.provenance.watermark_pattern import KeyPattern, key_pattern
 
-__all__ = ["ID_BITS", "CODED_BITS", "WatermarkConfig", "WatermarkResult", "embed", "detect",
-           "decode_bits", "payload_bits", "false_positive_bound"]
+__all__ = ["ID_BITS", "MESSAGE_BITS", "CODED_BITS", "WatermarkConfig", "WatermarkResult", "embed",
+           "detect", "decode_bits", "payload_bits", "decode_channel_bits", "channel_bits",
+           "false_positive_bound"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,16 @@ class WatermarkConfig:
     tile: int = 64                    # px; the pattern's period
     chip_spacing: int = 2             # px between chips: 32 x 32 = 1024 chips per tile
     chip_sigma: float = 0.9           # px; Gaussian chip bump, keeps energy below ~0.2 cycles/px
-    sync_fraction: float = 0.25       # share of the chips that carry the sync, not the payload
-    target_psnr_db: float = 41.0      # every image lands here at strength 1 (RGB PSNR)
+    sync_fraction: float = 0.2        # share of the chips that carry the sync, not the payload
+    target_psnr_db: float = 40.5      # every image lands here at strength 1 (RGB PSNR)
     mask_headroom: float = 8.0        # grey levels of luma headroom (up and down) for full strength
     mask_saturated: float = 0.5       # relative strength where there is no headroom (white, black)
-    jpeg_steps: bool = False          # build the mark from whole JPEG q50 steps (watermark_jpeg.py)
+    jpeg_step_share: float = 0.7      # energy share spent in whole JPEG q50 steps (watermark_jpeg.py)
     jpeg_max_step: float = 16.0       # only DCT coefficients with a q50 step up to this carry it
     mask_texture_scale: float = 6.0   # grey levels of local texture ...
     mask_texture_exponent: float = -1.0 # strength ~ (1 + texture / scale) ** exponent
     highpass_sigma: float = 1.5       # px; detector's residual = luma - blur(luma)
-    local_rms_sigma: float = 3.0      # px; window of the residual's local RMS
+    local_window: int = 7             # px; box over which texture and headroom are averaged
     local_rms_floor: float = 1.0      # grey levels; keeps flat areas' rounding noise from blowing up
     sync_threshold: float = 5.0       # z; see the module docstring for the bound it gives
     min_side: int = 64                # px; smaller images cannot hold a whole tile: abstain
@@ -88,7 +90,13 @@ class WatermarkResult:
 
 
 def payload_bits(watermark_id: int) -> np.ndarray:
-    """[140] uint8: the raw channel bits `embed` writes for this ID (what `decode_bits` reads)."""
+    """[64] uint8: the payload for this ID, 48 ID bits then 16 CRC bits (what `decode_bits` reads)."""
+    return message_bits(watermark_id)
+
+
+def channel_bits(watermark_id: int) -> np.ndarray:
+    """[140] uint8: the payload after the convolutional code, the raw bits the chips carry
+    (what `decode_channel_bits` reads)."""
     return encode(message_bits(watermark_id))
 
 
@@ -122,8 +130,9 @@ def _luma(image: np.ndarray) -> np.ndarray:
 
 def _residual(luma: np.ndarray, config: WatermarkConfig) -> tuple[np.ndarray, np.ndarray]:
     """High-pass residual [H, W] (where the mark lives) and its local RMS [H, W], grey levels."""
-    residual = luma - gaussian_filter(luma, config.highpass_sigma)
-    return residual, np.sqrt(gaussian_filter(residual * residual, config.local_rms_sigma))
+    residual = luma - gaussian_filter(luma, config.highpass_sigma, truncate=3.0)
+    # max(., 0): the box filter's running sums can dip a hair below zero in float32
+    return residual, np.sqrt(np.maximum(uniform_filter(residual * residual, config.local_window), 0.0))
 
 
 def _perceptual_mask(image: np.ndarray, texture: np.ndarray, config: WatermarkConfig) -> np.ndarray:
@@ -135,7 +144,7 @@ def _perceptual_mask(image: np.ndarray, texture: np.ndarray, config: WatermarkCo
     moves that budget into the pixels that keep it."""
     pixels = image.astype(np.float32)
     headroom = np.minimum((255.0 - pixels) @ LUMA_WEIGHTS, pixels @ LUMA_WEIGHTS)  # [H, W] grey
-    headroom = gaussian_filter(headroom, config.local_rms_sigma)
+    headroom = uniform_filter(headroom, config.local_window)
     room = np.clip(headroom / config.mask_headroom, config.mask_saturated, 1.0)
     return room * (1.0 + texture / config.mask_texture_scale) ** config.mask_texture_exponent
 
@@ -166,26 +175,18 @@ def embed(image: np.ndarray, watermark_id: int, strength: float = 1.0,
     """
     _check_rgb(image)
     height, width = image.shape[:2]
-    pattern = _tiled(_key(config).tile_pattern(payload_bits(watermark_id)), height, width)
-    _, texture = _residual(_luma(image), config)
+    pattern = _tiled(_key(config).tile_pattern(channel_bits(watermark_id)), height, width)
+    luma = _luma(image)
+    _, texture = _residual(luma, config)
     delta = _perceptual_mask(image, texture, config) * pattern   # [H, W], grey levels / gain
-    original = image.astype(np.float32)
     target_mse = 255.0 ** 2 * 10.0 ** (-config.target_psnr_db / 10.0) * strength ** 2
-    # Clipping at 0 and 255 is not linear, so measure the energy a trial mark really adds and
-    # correct the budget once.
-    budget = target_mse * height * width
-    for _ in range(2):
-        mark = _shaped_mark(delta, budget, config)
-        change = _add_luma(original, mark) - original
-        budget *= target_mse / max(float(np.mean(change * change)), 1e-12)
-    return np.rint(_add_luma(original, _shaped_mark(delta, budget, config))).astype(np.uint8)
-
-
-def _shaped_mark(delta: np.ndarray, energy: float, config: WatermarkConfig) -> np.ndarray:
-    """[H, W] grey levels with this sum of squares: whole JPEG steps, or `delta` scaled."""
-    if config.jpeg_steps:
-        return quantised_mark(delta, energy, config.jpeg_max_step)
-    return delta * math.sqrt(energy / max(float(np.sum(delta * delta)), 1e-12))
+    # White backgrounds lose every positive chip to clipping at 255: estimate the share of the
+    # energy that clipping will take (on a dense trial mark) and give it back to the budget.
+    trial = delta * math.sqrt(target_mse / max(float(np.mean(delta * delta)), 1e-12))
+    kept = np.clip(luma + trial, 0.0, 255.0) - luma
+    budget = target_mse * height * width * target_mse / max(float(np.mean(kept * kept)), 1e-12)
+    mark = quantised_mark(delta, budget, config.jpeg_step_share, config.jpeg_max_step)
+    return np.rint(_add_luma(image.astype(np.float32), mark)).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- detection
@@ -239,17 +240,28 @@ def _cannot_tell(image: np.ndarray, config: WatermarkConfig) -> bool:
     return min(image.shape[:2]) < config.min_side
 
 
+def decode_channel_bits(image: np.ndarray,
+                        config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
+    """[140] uint8 raw channel bits read at the best sync shift, BEFORE error correction
+    (compare with `channel_bits(id)`); None when the image is too small or too flat to read."""
+    reading = _readable(image, config)
+    return None if reading is None else (reading.soft_bits > 0).astype(np.uint8)
+
+
 def decode_bits(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
-    """[140] uint8 raw channel bits read at the best sync shift, before error correction
-    (compare with `payload_bits(id)` to measure bit accuracy); None when the image is too small
-    or too flat to read."""
+    """[64] uint8 payload bits (48 ID bits, then 16 CRC bits) as decoded, after error
+    correction and before the CRC check (compare with `payload_bits(id)` to measure bit
+    accuracy); None when the image is too small or too flat to read."""
+    reading = _readable(image, config)
+    return None if reading is None else viterbi_decode(reading.soft_bits)
+
+
+def _readable(image: np.ndarray, config: WatermarkConfig) -> _Reading | None:
     _check_rgb(image)
     if _cannot_tell(image, config):
         return None
     reading = _read(image, config)
-    if reading.texture < config.min_texture:
-        return None
-    return (reading.soft_bits > 0).astype(np.uint8)
+    return None if reading.texture < config.min_texture else reading
 
 
 def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> WatermarkResult:
@@ -263,7 +275,7 @@ def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> Water
     crc_checked = watermark_id is not None
     confidence = 1.0 - false_positive_bound(reading.sync_z, crc_checked, config)
     if crc_checked and reading.sync_z >= config.sync_threshold:
-        agreement = float(np.mean((reading.soft_bits > 0) == payload_bits(watermark_id)))
+        agreement = float(np.mean((reading.soft_bits > 0) == channel_bits(watermark_id)))
         return WatermarkResult("found", watermark_id, confidence, agreement, reading.sync_z)
     status = "abstain" if reading.texture < config.min_texture else "absent"
     return WatermarkResult(status, None, confidence, None, reading.sync_z)

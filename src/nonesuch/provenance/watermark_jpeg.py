@@ -64,30 +64,39 @@ def from_blocks(coefficients: np.ndarray) -> np.ndarray:
     return blocks.transpose(0, 2, 1, 3).reshape(rows * BLOCK, cols * BLOCK)
 
 
-def quantised_mark(delta: np.ndarray, energy: float, max_step: float = 16.0) -> np.ndarray:
-    """A mark that JPEG quality 50 keeps, close in direction to `delta`.
+def quantised_mark(delta: np.ndarray, energy: float, step_share: float,
+                   max_step: float = 16.0) -> np.ndarray:
+    """A mark close in direction to `delta`, part of it in whole JPEG quality-50 steps.
 
     delta: [H, W] float32, the spread-spectrum mark (only its shape matters, not its scale).
-    energy: the sum of squares the result may have (grey levels^2, the PSNR budget).
-    Returns [H, W] float32: coefficients of +-1 quantisation step where |delta| is largest
-    relative to the step (best correlation bought per unit of energy), zero elsewhere.
+    energy: the sum of squares the result has (grey levels^2, the PSNR budget).
+    step_share: the part of `energy` spent on coefficients of exactly +-1 step, chosen where
+      |delta| is largest relative to the step (most correlation bought per unit of energy);
+      these survive JPEG q50 whole. The rest of the budget goes to the other coefficients,
+      in proportion to delta, which is more efficient when there is no JPEG.
+    Returns [H, W] float32.
     """
     height, width = delta.shape
     padded = np.zeros((-(-height // BLOCK) * BLOCK, -(-width // BLOCK) * BLOCK), np.float32)
     padded[:height, :width] = delta
     coefficients = to_blocks(padded)                              # [h, w, 8, 8]
-    steps = _usable_steps(max_step)
-    merit = np.abs(coefficients) * np.where(steps > 0, 1.0 / np.maximum(steps, 1.0), 0.0)
-    # Spend the budget on the best coefficients: each costs step^2 and buys |c| / step of
-    # correlation per unit; a threshold on merit found by bisection (no full sort needed).
-    cost = np.broadcast_to(steps * steps, merit.shape)
-    low, high = 0.0, float(merit.max())
-    for _ in range(24):
-        threshold = 0.5 * (low + high)
-        if float(cost[merit > threshold].sum()) > energy:
-            low = threshold
-        else:
-            high = threshold
-    kept = merit > high
-    mark = from_blocks(np.where(kept, np.sign(coefficients) * steps, 0.0).astype(np.float32))
+    blocks = coefficients.reshape(-1, BLOCK * BLOCK)               # [B, 64]
+    steps = _usable_steps(max_step).ravel()
+    usable = np.flatnonzero(steps)                                 # [U] coefficient indices
+    candidates = blocks[:, usable]                                 # [B, U]
+    # Each whole-step coefficient costs step^2 and buys |c| / step of correlation per unit of
+    # energy: take them best first until the budget is spent.
+    merit = np.abs(candidates) / steps[usable]
+    order = np.argsort(merit, axis=None)[::-1]
+    cost = np.cumsum(np.broadcast_to(steps[usable] ** 2, merit.shape).ravel()[order])
+    kept = np.zeros(merit.size, bool)
+    kept[order[:np.searchsorted(cost, step_share * energy, side="right")]] = True
+    kept = kept.reshape(merit.shape)
+    whole_steps = np.zeros_like(blocks)
+    whole_steps[:, usable] = np.where(kept, np.sign(candidates) * steps[usable], 0.0)
+    rest = blocks.copy()
+    rest[:, usable] = np.where(kept, 0.0, candidates)
+    rest_energy = max(energy - float(np.sum(whole_steps ** 2)), 0.0)
+    rest *= np.sqrt(rest_energy / max(float(np.sum(rest * rest)), 1e-12))
+    mark = from_blocks((whole_steps + rest).reshape(coefficients.shape).astype(np.float32))
     return mark[:height, :width]
