@@ -310,5 +310,5 @@ def _loop(run: Run, on_snapshot, until_images: int | None) -> None:
                 record = snapshot(run, stage, rate, run.elapsed_s + now - started)
                 progress.log(record)
                 if on_snapshot is not None:
-                    on_snapshot(record)
+                    on_snapshot(record, run)
                 distributed.barrier(run.placement)
