@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from pathlib import Path
 
 from nonesuch.provenance.errors import ProvenanceError
@@ -61,10 +62,12 @@ class Registry:
             raise ProvenanceError(f"{self.path}: not a nonesuch registry ({error}); "
                                   "move it away or set NONESUCH_HOME") from error
         self._db.row_factory = sqlite3.Row
+        # One connection shared by a server's threads: sqlite3 would interleave their transactions.
+        self._lock = threading.RLock()
 
     def add(self, records: list[GenerationRecord]) -> None:
         """Insert or refresh rows for `records`, all or none."""
-        with self._db:
+        with self._lock, self._db:
             for record in records:
                 existing = self.lookup(record.watermark_id)
                 row = {c: getattr(record, c) for c in _COLUMNS}
@@ -80,16 +83,19 @@ class Registry:
                     "format=excluded.format, sha256=excluded.sha256, created=excluded.created", row)
 
     def lookup(self, watermark_id: int) -> dict | None:
-        row = self._db.execute("SELECT * FROM images WHERE watermark_id = ?",
-                               (watermark_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT * FROM images WHERE watermark_id = ?",
+                                   (watermark_id,)).fetchone()
         return dict(row) if row else None
 
     def lookup_sha256(self, sha256: str) -> dict | None:
-        row = self._db.execute("SELECT * FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT * FROM images WHERE sha256 = ?", (sha256,)).fetchone()
         return dict(row) if row else None
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()
