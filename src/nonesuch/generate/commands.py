@@ -55,7 +55,7 @@ def generate(
         _fail(str(error))
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.written} images written to {summary.out} ({rate:.1f}/s), "
-                  f"{summary.skipped} already there")
+                  f"{summary.skipped} already there", soft_wrap=True)
 
 
 def interpolate(
@@ -83,7 +83,7 @@ def interpolate(
         path = write_walk(config)
     except (CheckpointError, ProvenanceError, ValueError) as error:
         _fail(str(error))
-    console.print(f"latent walk written to {path}")
+    console.print(f"latent walk written to {path}", soft_wrap=True)
 
 
 def print_error(message: str) -> None:

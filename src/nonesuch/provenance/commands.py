@@ -27,8 +27,9 @@ def keys_init(
         keys = init_keys(force=force)
     except ProvenanceError as error:
         _fail(str(error))
-    console.print(f"signing keys written to {keys.folder} (private keys mode 0600)")
-    console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}")
+    console.print(f"signing keys written to {keys.folder} (private keys mode 0600)", soft_wrap=True)
+    console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}",
+                  soft_wrap=True)
 
 
 def verify(
