@@ -36,7 +36,7 @@ def openmoji_command(
 
 
 def ingest_command(
-    sources: list[Path] = typer.Argument(..., metavar="SRC...", help="Folders (recursive), image files, zip or tar(.gz/.bz2/.xz) archives."),
+    sources: list[Path] = typer.Argument(..., metavar="SRC", help="Folders (recursive), image files, zip or tar(.gz/.bz2/.xz) archives."),
     out: Path = typer.Option(..., "--out", help="Dataset folder to create, resume or add to."),
     resolution: int = typer.Option(128, "--resolution", help="Largest side stored (power of two, 4..1024); every smaller power of two is stored too."),
     crop: str = typer.Option("center", "--crop", help="center: crop the long side; pad: fit inside a square of --background."),
