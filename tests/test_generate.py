@@ -90,6 +90,15 @@ def test_generate_writes_signed_marked_images_and_resumes(conditional_run, nones
         assert registry.lookup(records[2]["watermark_id"])["seed"] == 2
 
 
+def test_resuming_with_other_settings_is_refused(conditional_run, nonesuch_home, tmp_path):
+    base = ["generate", str(conditional_run), "--out", str(tmp_path), "--seeds", "0-1", "--size", "128"]
+    assert runner.invoke(app, base).exit_code == 0
+    result = runner.invoke(app, [*base, "--truncation", "0.5"])
+    assert result.exit_code == 1
+    assert "truncation=None (now 0.5)" in said(result) and "another --out" in said(result)
+    assert json.loads((tmp_path / "0.json").read_text())["truncation"] is None
+
+
 def test_class_and_truncation_change_the_image_and_the_id(conditional_run, nonesuch_home, tmp_path):
     base = ["generate", str(conditional_run), "--seeds", "3", "--format", "jpg", "--size", "128"]
     runner.invoke(app, [*base, "--out", str(tmp_path / "a")])

@@ -31,7 +31,7 @@ def generate(
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.gan.checkpoint import CheckpointError
-    from nonesuch.generate.folder import GenerateConfig, generate_to_folder
+    from nonesuch.generate.folder import GenerateConfig, GenerateError, generate_to_folder
     from nonesuch.generate.sampling import parse_seeds
     from nonesuch.progress import console
     from nonesuch.provenance.errors import ProvenanceError
@@ -51,7 +51,7 @@ def generate(
                             format=fmt.value, sign=sign)
     try:
         summary = generate_to_folder(config)
-    except (CheckpointError, ProvenanceError) as error:
+    except (CheckpointError, ProvenanceError, GenerateError) as error:
         _fail(str(error))
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.written} images written to {summary.out} ({rate:.1f}/s), "

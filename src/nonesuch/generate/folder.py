@@ -6,7 +6,8 @@ Each seed becomes `<seed>.<ext>` (watermarked, XMP, C2PA-signed) and `<seed>.jso
 record, including the file's sha256), both written atomically. A seed whose image and record both
 exist is skipped, so an interrupted run resumes where it stopped; because watermark IDs derive
 from (checkpoint, seed, class, truncation), a seed made twice keeps its one ID. The config is saved
-as `generate.json` beside the images.
+as `generate.json` beside the images, with the checkpoint's hash; resuming into a folder made
+with another checkpoint, size, format, truncation or class is refused instead of mixing them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class GenerateConfig:
     sign: bool = True
 
 
+# Skipping a seed whose files exist is only right if they were made the same way.
+SETTINGS_THAT_FIX_THE_FILES = ("truncation", "class_name", "size", "format", "sign")
+
+
+class GenerateError(Exception):
+    """An output folder that cannot be resumed with these settings."""
+
+
 @dataclass
 class GenerateSummary:
     written: int
@@ -48,41 +57,63 @@ def pending_seeds(out: Path, seeds: list[int], fmt: str) -> list[int]:
 
 
 def generate_to_folder(config: GenerateConfig, producer=None, show_progress: bool = True) -> GenerateSummary:
-    import time
-
     from nonesuch.generate.pipeline import Producer
 
-    out = Path(config.out)
-    todo = pending_seeds(out, list(config.seeds), config.format)
-    started = time.perf_counter()
-    if not todo:
-        return GenerateSummary(0, len(config.seeds), out, 0.0)
     own_producer = producer is None
     producer = producer or Producer(config.run, checkpoint=config.checkpoint, size=config.size,
                                     fmt=config.format, truncation=config.truncation,
                                     class_name=config.class_name, sign=config.sign)
-    # Writes wait on fsync (disk, not CPU): a few writer threads hide that behind generation.
-    writers = ThreadPoolExecutor(4)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "generate.json", {**asdict(config), "seeds": _ranges(config.seeds)})
-        with progress_bar("generate", len(todo), disable=not show_progress) as advance:
-            in_flight: deque = deque()
-            for batch in producer.produce_batches(todo):
-                in_flight.extend(writers.submit(_write_image, out, image) for image in batch)
-                # At most two batches waiting for the disk: bounded memory, errors surface early.
-                while in_flight and (in_flight[0].done() or len(in_flight) > 2 * len(batch)):
-                    in_flight.popleft().result()
-                    advance()
-            while in_flight:
-                in_flight.popleft().result()
-                advance()
+        return _generate(config, producer, show_progress)
     finally:
-        writers.shutdown()
         if own_producer:
             producer.close()
+
+
+def _generate(config: GenerateConfig, producer, show_progress: bool) -> GenerateSummary:
+    import time
+
+    out = Path(config.out)
+    settings = {**{k: getattr(config, k) for k in SETTINGS_THAT_FIX_THE_FILES},
+                "checkpoint_sha256": producer.loaded.checkpoint_sha256}
+    _check_same_settings(out, settings)
+    todo = pending_seeds(out, list(config.seeds), config.format)
+    started = time.perf_counter()
+    if not todo:
+        return GenerateSummary(0, len(config.seeds), out, 0.0)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "generate.json", {**asdict(config), **settings, "seeds": _ranges(config.seeds)})
+    # Writes wait on fsync (disk, not CPU): a few writer threads hide that behind generation.
+    with ThreadPoolExecutor(4) as writers, \
+            progress_bar("generate", len(todo), disable=not show_progress) as advance:
+        in_flight: deque = deque()
+        for batch in producer.produce_batches(todo):
+            in_flight.extend(writers.submit(_write_image, out, image) for image in batch)
+            # At most two batches waiting for the disk: bounded memory, errors surface early.
+            while in_flight and (in_flight[0].done() or len(in_flight) > 2 * len(batch)):
+                in_flight.popleft().result()
+                advance()
+        while in_flight:
+            in_flight.popleft().result()
+            advance()
     return GenerateSummary(len(todo), len(config.seeds) - len(todo), out,
                            time.perf_counter() - started)
+
+
+def _check_same_settings(out: Path, settings: dict) -> None:
+    import json
+
+    saved_path = out / "generate.json"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text())
+    except ValueError as error:
+        raise GenerateError(f"{saved_path}: unreadable ({error}); delete it or use another --out") from error
+    changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
+    if changed:
+        raise GenerateError(f"{out} holds images made with {', '.join(changed)}; resuming would mix "
+                            f"them. Use another --out (see {saved_path})")
 
 
 def _write_image(out: Path, image) -> None:
