@@ -59,3 +59,16 @@ def test_fields_written_as_elements_by_other_tools_are_read():
               b'<Iptc4xmpExt:DigitalSourceType>' + DIGITAL_SOURCE_TYPE.encode() +
               b'</Iptc4xmpExt:DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>')
     assert xmp_fields(packet)["Iptc4xmpExt:DigitalSourceType"] == DIGITAL_SOURCE_TYPE
+
+
+@pytest.mark.skipif(not __import__("shutil").which("exiftool"),
+                    reason="exiftool not installed (Debian: libimage-exiftool-perl)")
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_exiftool_reads_the_label(pixels, fmt, tmp_path):
+    import subprocess
+
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(encode_image(pixels, fmt, xmp_packet(XmpFields())))
+    shown = subprocess.run(["exiftool", "-XMP-iptcExt:DigitalSourceType", "-s3", str(path)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == DIGITAL_SOURCE_TYPE
