@@ -157,3 +157,11 @@ def test_rejects_bad_input():
         embed(np.zeros((64, 64, 3), np.uint8), 2 ** ID_BITS)
     with pytest.raises(ValueError):
         detect(np.zeros((64, 64, 3), np.float32))
+
+
+def test_a_mark_on_a_blank_page_is_still_found():
+    """White has no headroom upwards, so only the negative chips stay; that is enough."""
+    blank = np.full((256, 256, 3), 255, np.uint8)
+    marked = embed(blank, 99)
+    assert psnr(blank, marked) >= 40.0
+    assert detect(marked).watermark_id == 99

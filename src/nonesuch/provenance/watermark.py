@@ -4,13 +4,17 @@ image meets when shared (JPEG, resizing, cropping, brightness, noise).
 Design (classic tiled spread spectrum, no model weights):
   embed   ID -> CRC-16 -> K=7 convolutional code (140 raw bits, `watermark_code.py`)
           -> a 64 x 64 tile of +-1 chips, a sync part and a payload part (`watermark_pattern.py`)
-          -> tiled over the image, scaled by a perceptual mask, added to luminance only,
-             with one global gain that lands every image at the same PSNR.
-  detect  luminance -> high-pass residual, divided by its local RMS (so edges do not drown
-          the mark) -> folded into one 64 x 64 tile (summing every tile boosts the mark, not
-          the content) -> FFT cross-correlation with the sync chips at all 4096 cyclic shifts
-          (this finds the grid after a crop) -> payload soft bits at the best shift
-          -> soft Viterbi -> CRC.
+          -> tiled over the image and shaped by a mask: less where a pixel has no luma
+             headroom (white backgrounds, black outlines clip half of it) and less on busy
+             texture (where the detector cannot hear it anyway), more on smooth areas
+          -> most of the energy re-expressed as whole JPEG quality-50 quantisation steps on
+             the 8 x 8 grid, which JPEG keeps exactly (`watermark_jpeg.py`)
+          -> added to luminance only, one gain landing every image at the same PSNR.
+  detect  luminance -> high-pass residual, weighted per pixel by the embedder's mask over the
+          local noise power (a matched filter: edges count for little) -> folded into one
+          64 x 64 tile (summing every tile adds up the mark, not the content) -> FFT
+          cross-correlation with the sync chips at all 4096 cyclic shifts (this finds the grid
+          after a crop) -> payload soft bits at the best shift -> soft Viterbi -> CRC.
 
 False positives. For one image and one shift d, the sync score is
     z(d) = sum_c s_c g_c(d) / sqrt(sum_c g_c(d)^2)
@@ -56,12 +60,13 @@ class WatermarkConfig:
     mask_saturated: float = 0.5       # relative strength where there is no headroom (white, black)
     jpeg_step_share: float = 0.7      # energy share spent in whole JPEG q50 steps (watermark_jpeg.py)
     jpeg_max_step: float = 16.0       # only DCT coefficients with a q50 step up to this carry it
-    mask_texture_scale: float = 6.0   # grey levels of local texture ...
+    mask_texture_scale: float = 6.0   # grey levels of local texture (residual RMS) that count as busy
     mask_texture_exponent: float = -1.0 # strength ~ (1 + texture / scale) ** exponent
     highpass_sigma: float = 1.5       # px; detector's residual = luma - blur(luma)
     local_window: int = 7             # px; box over which texture and headroom are averaged
     local_rms_floor: float = 1.0      # grey levels; keeps flat areas' rounding noise from blowing up
     sync_threshold: float = 5.0       # z; see the module docstring for the bound it gives
+    presence_threshold: float = 6.7   # z above which a mark is there even without the CRC (<1e-6)
     min_side: int = 64                # px; smaller images cannot hold a whole tile: abstain
     min_texture: float = 0.6          # grey levels of residual RMS below which we cannot tell
 
@@ -236,46 +241,51 @@ def _read(image: np.ndarray, config: WatermarkConfig) -> _Reading:
                     float(np.sqrt(np.mean(residual * residual))))
 
 
-def _cannot_tell(image: np.ndarray, config: WatermarkConfig) -> bool:
-    return min(image.shape[:2]) < config.min_side
+def _read_if_big_enough(image: np.ndarray, config: WatermarkConfig) -> _Reading | None:
+    _check_rgb(image)
+    return None if min(image.shape[:2]) < config.min_side else _read(image, config)
+
+
+def _can_tell(reading: _Reading, config: WatermarkConfig) -> bool:
+    """A flat image (a white page, a JPEG of one) had nowhere to keep a mark: unless a sync
+    shows through anyway, its bits are noise and its absence proves nothing."""
+    return reading.texture >= config.min_texture or reading.sync_z >= config.sync_threshold
 
 
 def decode_channel_bits(image: np.ndarray,
                         config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
     """[140] uint8 raw channel bits read at the best sync shift, BEFORE error correction
     (compare with `channel_bits(id)`); None when the image is too small or too flat to read."""
-    reading = _readable(image, config)
-    return None if reading is None else (reading.soft_bits > 0).astype(np.uint8)
+    reading = _read_if_big_enough(image, config)
+    if reading is None or not _can_tell(reading, config):
+        return None
+    return (reading.soft_bits > 0).astype(np.uint8)
 
 
 def decode_bits(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
     """[64] uint8 payload bits (48 ID bits, then 16 CRC bits) as decoded, after error
     correction and before the CRC check (compare with `payload_bits(id)` to measure bit
     accuracy); None when the image is too small or too flat to read."""
-    reading = _readable(image, config)
-    return None if reading is None else viterbi_decode(reading.soft_bits)
-
-
-def _readable(image: np.ndarray, config: WatermarkConfig) -> _Reading | None:
-    _check_rgb(image)
-    if _cannot_tell(image, config):
+    reading = _read_if_big_enough(image, config)
+    if reading is None or not _can_tell(reading, config):
         return None
-    reading = _read(image, config)
-    return None if reading.texture < config.min_texture else reading
+    return viterbi_decode(reading.soft_bits)
 
 
 def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> WatermarkResult:
-    """[H, W, 3] uint8 RGB of any size -> found (with the ID), absent, or abstain."""
-    _check_rgb(image)
-    if _cannot_tell(image, config):
+    """[H, W, 3] uint8 RGB of any size -> found (with the ID), absent, or abstain.
+
+    abstain: too small (under `min_side`), too flat to have kept a mark, or a sync so strong
+    that a mark is surely there (`presence_threshold`) but its ID fails the CRC (damaged)."""
+    reading = _read_if_big_enough(image, config)
+    if reading is None:
         return WatermarkResult("abstain", None, 0.0)
-    reading = _read(image, config)
-    message = viterbi_decode(reading.soft_bits)
-    watermark_id = id_from_message(message)
+    watermark_id = id_from_message(viterbi_decode(reading.soft_bits))
     crc_checked = watermark_id is not None
     confidence = 1.0 - false_positive_bound(reading.sync_z, crc_checked, config)
     if crc_checked and reading.sync_z >= config.sync_threshold:
         agreement = float(np.mean((reading.soft_bits > 0) == channel_bits(watermark_id)))
         return WatermarkResult("found", watermark_id, confidence, agreement, reading.sync_z)
-    status = "abstain" if reading.texture < config.min_texture else "absent"
+    damaged = reading.sync_z >= config.presence_threshold
+    status = "abstain" if damaged or not _can_tell(reading, config) else "absent"
     return WatermarkResult(status, None, confidence, None, reading.sync_z)

@@ -4,7 +4,7 @@ payload part, and the operations on it that embedding and detection need.
 A tile is `tile` x `tile` pixels holding a lattice of chips every `chip_spacing` pixels (32 x 32
 = 1024 chips for the defaults). Each chip is a small Gaussian bump of random sign, so the
 pattern's energy sits below ~0.2 cycles/pixel: it survives halving the image size and JPEG's
-coarse high-frequency quantisation. About a quarter of the chips, chosen by the key, form the sync
+coarse high-frequency quantisation. A fifth of the chips, chosen by the key, form the sync
 pattern (their key sign, always); the rest are dealt round-robin to the coded payload bits
 (their key sign times the bit's symbol, +-1). The tile repeats over the whole image, so a crop
 only shifts it cyclically, and the detector finds that shift by FFT correlation with the sync.
