@@ -52,7 +52,12 @@ class ProducedImage:
 class Producer:
     """Holds the loaded generator, signer and registry, so producing an image costs only the work
     for that image. Raises CheckpointError (bad run/checkpoint) or ProvenanceError (missing keys,
-    unknown class or format) from the constructor, before any work is done."""
+    unknown class or format) from the constructor, before any work is done.
+
+    class_name: None on a conditional run means classes take turns by seed (seed mod classes).
+    registry / keys: default to the ones in nonesuch_home(). threads: per-image workers
+    (default: all cores); the generator gets half of them.
+    """
 
     def __init__(self, run_dir, checkpoint=None, size: int = 256, fmt: str = "jpg",
                  truncation: float | None = None, class_name: str | None = None,
@@ -64,8 +69,9 @@ class Producer:
 
         if fmt not in FORMATS:
             raise ProvenanceError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        if size < 16:
-            raise ProvenanceError(f"--size {size} is too small; the watermark needs >= 128 px")
+        if size < 64:
+            raise ProvenanceError(f"--size {size} is too small: the watermark cannot be read "
+                                  "below 64 px (use 128 or more)")
         self.loaded = load_generator(run_dir, checkpoint=checkpoint, device="cpu")
         self.label = class_index(self.loaded.class_names, class_name)
         self.size, self.fmt, self.truncation, self.class_name = size, fmt, truncation, class_name
