@@ -23,9 +23,12 @@ def generated(conditional_run, nonesuch_home, tmp_path_factory):
     """40 signed 256 px JPEGs plus one PNG and one WebP, made by the real CLI."""
     out = tmp_path_factory.mktemp("generated")
     for fmt, seeds in (("jpg", f"0-{TRACE_IMAGES - 1}"), ("png", "100"), ("webp", "101")):
-        result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(out),
+        result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(out / fmt),
                                      "--seeds", seeds, "--format", fmt])
         assert result.exit_code == 0, result.output
+        for path in (out / fmt).glob(f"*.{fmt}"):       # one folder for all, for short paths
+            path.rename(out / path.name)
+            (out / fmt / f"{path.stem}.json").rename(out / f"{path.stem}.json")
     return out
 
 
