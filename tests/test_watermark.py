@@ -74,7 +74,7 @@ def test_strength_trades_quality_for_robustness(real_images):
 ATTACK_FLOORS = {
     "none": (0.99, 8), "jpeg50": (0.99, 8), "resize0.5": (0.99, 8), "crop10%": (0.99, 8),
     "bright+20": (0.85, 7), "bright-20": (0.99, 8), "noise5": (0.99, 8),
-    "resize0.5+jpeg75": (0.99, 8),
+    "resize0.5+jpeg75": (0.99, 8), "jpeg75": (0.99, 8),
 }
 
 

@@ -50,20 +50,26 @@ __all__ = ["ID_BITS", "MESSAGE_BITS", "CODED_BITS", "WatermarkConfig", "Watermar
 
 @dataclass(frozen=True)
 class WatermarkConfig:
+    """Every knob of the scheme; embedder and detector must share one. The defaults were tuned on
+    OpenMoji renders on white and photo crops at 256 px (benchmarks/bench_watermark.py)."""
+    # The key and the pattern.
     key_seed: int = 0x6E6F6E65        # the secret: which chips, which signs ("none" in ASCII)
     tile: int = 64                    # px; the pattern's period
     chip_spacing: int = 2             # px between chips: 32 x 32 = 1024 chips per tile
-    chip_sigma: float = 0.9           # px; Gaussian chip bump, keeps energy below ~0.2 cycles/px
+    chip_sigma: float = 0.9           # px; Gaussian chip bump, keeps energy below ~0.25 cycles/px
     sync_fraction: float = 0.2        # share of the chips that carry the sync, not the payload
+    # Embedding.
     target_psnr_db: float = 40.5      # every image lands here at strength 1 (RGB PSNR)
     mask_headroom: float = 8.0        # grey levels of luma headroom (up and down) for full strength
     mask_saturated: float = 0.5       # relative strength where there is no headroom (white, black)
+    mask_texture_scale: float = 6.0   # grey levels of texture (residual RMS) that halve strength
+    mask_texture_exponent: float = -1.0  # strength ~ (1 + texture / scale) ** exponent
     jpeg_step_share: float = 0.7      # energy share spent in whole JPEG q50 steps (watermark_jpeg.py)
     jpeg_max_step: float = 16.0       # only DCT coefficients with a q50 step up to this carry it
-    mask_texture_scale: float = 6.0   # grey levels of local texture (residual RMS) that count as busy
-    mask_texture_exponent: float = -1.0 # strength ~ (1 + texture / scale) ** exponent
-    highpass_sigma: float = 1.5       # px; detector's residual = luma - blur(luma)
+    # Both: the residual where the mark lives, and its local statistics.
+    highpass_sigma: float = 1.5       # px; residual = luma - Gaussian blur(luma)
     local_window: int = 7             # px; box over which texture and headroom are averaged
+    # Detection.
     local_rms_floor: float = 1.0      # grey levels; keeps flat areas' rounding noise from blowing up
     sync_threshold: float = 5.0       # z; see the module docstring for the bound it gives
     presence_threshold: float = 6.7   # z above which a mark is there even without the CRC (<1e-6)
@@ -82,8 +88,9 @@ class WatermarkResult:
     """What the detector concluded about one image.
 
     confidence: 1 - the analytic bound on the probability that an unmarked image scores at least
-    this well (the bound of the module docstring at this image's best sync z, with the CRC's 2**-16
-    factor only when the CRC checked). ~1.0 for a clear find, near 0 when there is no evidence.
+    this well: `false_positive_bound` at this image's best sync z, with the CRC's 2**-16 factor
+    only when the CRC checked. 1 - 2.3e-7 at the "found" threshold, ~1.0 for a clean mark
+    (sync z ~15), 0.0 when there is no evidence at all.
     bit_accuracy_estimate: for "found", the share of the 140 raw bits that agree with the
     re-encoded decoded ID (how damaged the mark was).
     """

@@ -55,4 +55,6 @@ ATTACKS: dict[str, Attack] = {
     "bright-20": lambda image, rng: brightness(image, -20),
     "noise5": gaussian_noise,
     "resize0.5+jpeg75": lambda image, rng: jpeg(resize_half_and_back(image), 75),
+    # Not in the table, but what `verify` must survive: a platform's re-encode.
+    "jpeg75": lambda image, rng: jpeg(image, 75),
 }
