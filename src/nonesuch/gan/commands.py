@@ -33,11 +33,12 @@ def train_command(
     kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation."),
     batch: int = typer.Option(None, "--batch", help="Minibatch size (default 16)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 0.001)."),
+    gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (default 1)."),
     snapshot_kimg: float = typer.Option(None, "--snapshot-kimg", help="Grid + checkpoint every N kimg."),
     metric_images: int = typer.Option(None, "--metric-images", help="FID/KID on N images per snapshot (0 = off)."),
     keep: int = typer.Option(None, "--keep", help="Checkpoints to keep (default 3)."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    amp: str = typer.Option(None, "--amp", help="Mixed precision on CUDA: auto (bf16), bf16, fp16, off."),
+    amp: str = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA and bf16-capable CPUs), bf16, fp16, off."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default 0)."),
     smoke: bool = typer.Option(False, "--smoke", help="Exercise every part on a tiny schedule (< 60 s on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Require an existing run to continue."),
@@ -46,7 +47,7 @@ def train_command(
     from nonesuch.gan.config import TrainError, resolve_config
 
     options = dict(preset=preset, resolution=resolution, attention=attention or None, conditional=conditional,
-                   loss=loss, kimg=kimg, batch=batch, lr=lr, snapshot_kimg=snapshot_kimg,
+                   loss=loss, kimg=kimg, batch=batch, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
                    metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed)
     try:
         if smoke:

@@ -40,6 +40,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)  # Adam (paper)
     gp_weight: float = 10.0            # WGAN-GP lambda
     drift: float = 1e-3                # ProGAN's epsilon drift on real scores
+    gp_interval: int = 1               # lazy GP: every this many D steps, weight x interval (1 = paper)
     r1_gamma: float = 10.0             # R1 weight for ns-r1
     r1_interval: int = 16              # lazy R1: every this many D steps, weight x interval
     ema_kimg: float = 10.0             # EMA half-life, thousands of images
@@ -51,7 +52,7 @@ class TrainConfig:
     grid_size: int = 64                # samples in each snapshot grid
     seed: int = 0
     device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"
-    amp: str = "auto"                  # "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16", "off"
+    amp: str = "auto"                  # "auto" (bf16 on CUDA and on CPUs with bf16 kernels), "bf16", "fp16", "off"
     progress: bool = True              # rich progress line on a terminal
 
     @property
