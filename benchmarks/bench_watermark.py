@@ -172,6 +172,24 @@ def print_size_table(size, n_emoji, n_photo, results):
         f"{a} {table[a][:, 0].min():.3f}" for a in ATTACKS))
 
 
+def scale_search(images, ids) -> None:
+    """The opt-in scale search on copies resized without restoring (thumbnails, upscales)."""
+    from dataclasses import replace
+    searching = replace(ours.DEFAULT_CONFIG, scales=(1.0, 2.0, 0.5))
+    print("nonesuch, IDs recovered on copies resized and NOT restored, "
+          "default (scale 1 only) / scales=(1, 2, 0.5):")
+    for factor in (0.5, 2.0):
+        plain = searched = 0
+        for image, watermark_id in zip(images, ids):
+            height, width = image.shape[:2]
+            marked = Image.fromarray(ours.embed(image, watermark_id))
+            resized = np.asarray(marked.resize((int(width * factor), int(height * factor)),
+                                               Image.BICUBIC))
+            plain += ours.detect(resized).watermark_id == watermark_id
+            searched += ours.detect(resized, searching).watermark_id == watermark_id
+        print(f"  x{factor}: {plain / len(images):.3f} / {searched / len(images):.3f}")
+
+
 def unmarked_images(emoji_root: Path, wanted: int, rng) -> Iterator[np.ndarray]:
     """`wanted` unmarked images, made one at a time (5,000 at 256 px would hold 1 GB)."""
     pngs = sorted(emoji_root.glob("*/*.png"))
@@ -241,6 +259,8 @@ def main() -> None:
             ids = [int(rng.integers(0, 2 ** ID_BITS)) for _ in images]
             results = {m.name: run_method(m, images, ids, args.seed) for m in methods}
             print_size_table(size, n_emoji, n_photo, results)
+            if size == 256:
+                scale_search(images, ids)
         false_positives(unmarked_images(emoji_root, args.unmarked, rng))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory: {peak:.0f} MiB")

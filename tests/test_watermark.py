@@ -3,6 +3,8 @@ the way the generator's output looks, and photo crops from scikit-learn's sample
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -165,3 +167,16 @@ def test_a_mark_on_a_blank_page_is_still_found():
     marked = embed(blank, 99)
     assert psnr(blank, marked) >= 40.0
     assert detect(marked).watermark_id == 99
+
+
+def test_scale_search_finds_marks_on_resized_copies(marked):
+    """A thumbnail at half size, or a 2x upscale, keeps the mark at another period; searching
+    three scales finds it, and the false-positive bound stays under 1e-6."""
+    searching = replace(DEFAULT_CONFIG, scales=(1.0, 2.0, 0.5))
+    assert false_positive_bound(DEFAULT_CONFIG.sync_threshold, config=searching) <= 1e-6
+    watermark_id, watermarked = marked[0]
+    half = np.asarray(Image.fromarray(watermarked).resize((128, 128), Image.BICUBIC))
+    double = np.asarray(Image.fromarray(watermarked).resize((512, 512), Image.BICUBIC))
+    assert detect(half).status != "found"
+    assert detect(half, searching).watermark_id == watermark_id
+    assert detect(double, searching).watermark_id == watermark_id
