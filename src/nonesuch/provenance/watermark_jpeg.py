@@ -6,9 +6,10 @@ well under half a step, which all round to zero: the mark vanishes at quality 50
 commutes with adding a whole step, round((h + k*q) / q) = round(h / q) + k, whatever the host
 coefficient h. So we re-express the mark as a sparse set of coefficients of exactly +-1 step of
 the quality-50 table, on the 8x8 grid of the image: JPEG at quality 50 then keeps them all, and
-any better quality (finer steps) keeps them nearly whole. We keep the coefficients where the
-mark is strongest relative to the step, with the mark's sign, until the energy budget is spent,
-so the sparse mark still correlates with the key pattern the detector looks for.
+any better quality (finer steps) keeps them nearly whole. We pick the coefficients where the
+mark is strongest relative to the step, with the mark's sign, until a share of the energy budget
+is spent, so the sparse mark still correlates with the key pattern the detector looks for; the
+rest of the budget stays dense spread spectrum, which serves best when there is no JPEG.
 """
 
 from __future__ import annotations

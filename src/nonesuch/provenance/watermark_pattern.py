@@ -3,8 +3,8 @@ payload part, and the operations on it that embedding and detection need.
 
 A tile is `tile` x `tile` pixels holding a lattice of chips every `chip_spacing` pixels (32 x 32
 = 1024 chips for the defaults). Each chip is a small Gaussian bump of random sign, so the
-pattern's energy sits below ~0.2 cycles/pixel: it survives halving the image size and JPEG's
-coarse high-frequency quantisation. A fifth of the chips, chosen by the key, form the sync
+pattern's energy sits mostly below 0.25 cycles/pixel: it survives halving the image size and
+JPEG's coarse high-frequency quantisation. A fifth of the chips, chosen by the key, form the sync
 pattern (their key sign, always); the rest are dealt round-robin to the coded payload bits
 (their key sign times the bit's symbol, +-1). The tile repeats over the whole image, so a crop
 only shifts it cyclically, and the detector finds that shift by FFT correlation with the sync.
@@ -29,7 +29,6 @@ class KeyPattern:
     tile: int
     positions: np.ndarray      # [C, 2] int64: (row, col) of each chip in the tile
     signs: np.ndarray          # [C] float32 in {-1, +1}: the key
-    sync: np.ndarray           # [S] int64: indices of the sync chips
     bit_of_chip: np.ndarray    # [C] int64: coded bit carried by each chip, -1 for sync chips
     bump_fft: np.ndarray       # [tile, tile//2+1] complex64: rfft2 of the chip bump (centred at 0)
     sync_template_fft: np.ndarray  # rfft2 of the sync chips' impulses * signs, [tile, tile//2+1]
@@ -66,7 +65,6 @@ def key_pattern(seed: int, tile: int, chip_spacing: int, chip_sigma: float,
     payload_chips = int(chips * (1 - sync_fraction)) // CODED_BITS * CODED_BITS
     if payload_chips == 0:
         raise ValueError(f"a {tile} px tile with {chips} chips cannot carry {CODED_BITS} bits")
-    sync = np.sort(order[payload_chips:])
     bit_of_chip = np.full(chips, -1, np.int64)
     bit_of_chip[order[:payload_chips]] = np.arange(payload_chips) % CODED_BITS
 
@@ -75,7 +73,7 @@ def key_pattern(seed: int, tile: int, chip_spacing: int, chip_sigma: float,
     bump = np.outer(bump_1d, bump_1d).astype(np.float32)
     is_sync = (bit_of_chip < 0).astype(np.float32)
     return KeyPattern(
-        tile, positions, signs, sync, bit_of_chip,
+        tile, positions, signs, bit_of_chip,
         bump_fft=np.fft.rfft2(bump).astype(np.complex64),
         sync_template_fft=np.fft.rfft2(_impulses(tile, positions, signs * is_sync)),
         sync_indicator_fft=np.fft.rfft2(_impulses(tile, positions, is_sync)))
