@@ -10,6 +10,7 @@ import typer
 from nonesuch.progress import console
 
 DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
+PAGE_BUDGET = 50 * 1024                        # bytes a visitor loads besides the image
 
 
 def publish_command(
@@ -44,6 +45,9 @@ def publish_command(
         console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
     console.print(f"{summary.images} images published to {summary.site} "
                   f"(page without the image: {summary.page_bytes / 1024:.1f} KB)")
+    if summary.page_bytes > PAGE_BUDGET:
+        console.print(f"[yellow]note:[/yellow] the page is over its {PAGE_BUDGET // 1024} KB budget: "
+                      f"its index grows ~23 bytes per image; publish fewer images", soft_wrap=True)
     console.print(f"open {(summary.site / 'index.html').resolve().as_uri()} "
                   f"or run: nonesuch serve {summary.site}")
 
@@ -65,15 +69,14 @@ def serve_command(
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
     from nonesuch.web.live_pool import PoolConfig
-    from nonesuch.web.server import LiveConfig, ServeError, ServerConfig, serve
+    from nonesuch.web.server import LiveConfig, ServeError, ServerConfig, create_app, run_app
 
     config = ServerConfig(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
         live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation,
                         pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
-    console.print(f"serving {target} at http://{host}:{port}/  (Ctrl-C stops)")
     try:
-        serve(target, config)
+        app = create_app(target, config)
     except ServeError as error:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(1)
@@ -82,6 +85,8 @@ def serve_command(
             raise
         console.print(f"[red]error:[/red] {target}: {error}", soft_wrap=True)
         raise typer.Exit(1)
+    console.print(f"serving {target} at http://{host}:{port}/  (Ctrl-C stops)", soft_wrap=True)
+    run_app(app, config)
 
 
 def _is_generator_error(error: Exception) -> bool:

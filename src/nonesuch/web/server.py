@@ -217,10 +217,14 @@ def configure_logging() -> None:
 
 def serve(target: str | Path, config: ServerConfig = ServerConfig(), producer=None) -> None:
     """Serve until Ctrl-C (uvicorn stops accepting, finishes requests, stops the pool)."""
+    run_app(create_app(target, config, producer), config)
+
+
+def run_app(app, config: ServerConfig) -> None:
+    """Serve an app from create_app() until Ctrl-C."""
     import uvicorn
 
     configure_logging()
-    app = create_app(target, config, producer)
     uvicorn.run(app, host=config.host, port=config.port, access_log=False, log_level="info",
                 timeout_graceful_shutdown=5, server_header=False)
 
