@@ -233,7 +233,7 @@ def main() -> None:
            "MALLOC_TRIM_THRESHOLD_": "68719476736", "NONESUCH_NO_REEXEC": "1"}
     site = make_site(work, args.images)
     paths = ["/" + p.relative_to(site).as_posix() for p in (site / "img").iterdir()]
-    print(f"site: {len(paths)} images, loopback only, {args.seconds:g} s per row, closed loop\n")
+    print(f"site: {len(paths)} images, loopback only, {args.seconds:g} s per row\n")
     print(f"{'mode':<28} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server MiB':>10}   goal")
 
     for name, extra in (("static", []), ("static --quiet (no log)", ["--quiet"])):
