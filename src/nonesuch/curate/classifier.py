@@ -47,12 +47,19 @@ def standardise(features: np.ndarray) -> np.ndarray:
     return (features - mean) / std
 
 
+def classifier_features(features: np.ndarray) -> np.ndarray:
+    """[N, 1280] raw embeddings -> [N, 1280] float32 the classifier sees: standardised, then
+    scaled to a common length (measured +0.01-0.03 AP at 20-100 labels over standardising alone)."""
+    x = standardise(features)
+    return x * (np.sqrt(x.shape[1]) / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6))
+
+
 def can_fit(y: np.ndarray) -> bool:
     return len(np.unique(y)) == 2
 
 
 def fit_classifier(x: np.ndarray, y: np.ndarray, config: ClassifierConfig = ClassifierConfig()):
-    """x: [L, D] standardised features of labelled images, y: [L] 1 = keep. Returns a fitted model."""
+    """x: [L, D] classifier_features() of labelled images, y: [L] 1 = keep. Returns a fitted model."""
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=config.regularisation, class_weight="balanced" if config.balanced else None,
@@ -61,7 +68,7 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, config: ClassifierConfig = Clas
 
 
 def keep_probability(model, x: np.ndarray) -> np.ndarray:
-    """[N, D] standardised features -> [N] float32 probability that each image is a keep."""
+    """[N, D] classifier_features() -> [N] float32 probability that each image is a keep."""
     return model.predict_proba(x)[:, 1].astype(np.float32)
 
 
@@ -83,6 +90,6 @@ def cross_validate(x: np.ndarray, y: np.ndarray, config: ClassifierConfig = Clas
 
 def describe(model, config: ClassifierConfig) -> dict:
     """What a subset records about the classifier that cut it."""
-    return {"kind": "sklearn LogisticRegression on standardised effnet-lite0 features",
+    return {"kind": "sklearn LogisticRegression on standardised, length-normalised effnet-lite0 features",
             "config": asdict(config), "coef_norm": float(np.linalg.norm(model.coef_)),
             "intercept": float(model.intercept_[0])}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nonesuch.curate.classifier import (ClassifierConfig, FitReport, can_fit, cross_validate,
-                                        fit_classifier, keep_probability, standardise)
+from nonesuch.curate.classifier import (ClassifierConfig, FitReport, can_fit, classifier_features,
+                                        cross_validate, fit_classifier, keep_probability)
 from nonesuch.curate.embed import load_embeddings
 from nonesuch.curate.labels import LabelStore
 from nonesuch.curate.query import Query, QueryConfig, QueryStrategy
@@ -32,7 +32,7 @@ class CurationSession:
         self.dataset, self.target = dataset, target
         self.classifier_config, self.query_config = classifier, query
         self.embeddings = load_embeddings(dataset)
-        self.x = standardise(self.embeddings.features)        # [N, 1280] float32
+        self.x = classifier_features(self.embeddings.features)   # [N, 1280] float32
         self.store = LabelStore(dataset.root)
         self._strategy: QueryStrategy | None = None             # k-means takes a moment: built on first query
         self._prediction: Prediction | None = None

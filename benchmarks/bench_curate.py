@@ -1,0 +1,241 @@
+"""Curation benchmark: embedding speed, and AP vs number of labels with a simulated oracle.
+
+Two local image sets, one target each (one class vs the rest):
+  (a) Fashion-MNIST (Debian `dataset-fashion-mnist`), 4,000 training images padded to 32 px;
+  (b) OpenMoji, all 1,914 emoji rendered at 64 px, one Unicode group vs the rest.
+Each set is split once into a pool (75 %) and a held-out test set (25 %), stratified. A strategy
+sees only pool features and asks for labels in batches of 5; the oracle reveals only what it asks.
+After every batch a logistic regression is fitted on the labels so far and scored by average
+precision (AP) on the held-out set. Full-label AP is the same classifier on every pool label.
+Strategies: ours (typical image of each k-means cluster first, then margin sampling spread over
+clusters), random sampling, and margin-only (random cold start, then plain margin) as ablation.
+
+    .venv/bin/python benchmarks/bench_curate.py [--work DIR] [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nonesuch.curate.classifier import can_fit, classifier_features, fit_classifier, keep_probability
+from nonesuch.curate.embed import EmbedConfig, embed_dataset, onnx_model_path
+from nonesuch.curate.clusters import ClusterConfig
+from nonesuch.curate.query import QueryConfig, QueryStrategy
+from nonesuch.data import Dataset, DatasetWriter, ImageRecord
+from nonesuch.data.openmoji import render_openmoji
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+REPORTED_BUDGETS = [10, 20, 30, 50, 100, 200]
+BATCH = 5
+MAX_LABELS = 200
+
+
+def peak_rss_mib() -> tuple[float, float]:
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def build_fashion(out: Path, count: int = 4000) -> Dataset:
+    if (out / "dataset.json").exists():
+        return Dataset(out)
+    images = np.frombuffer(gzip.open(FASHION / "train-images-idx3-ubyte.gz").read(), np.uint8, offset=16)
+    labels = np.frombuffer(gzip.open(FASHION / "train-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+    images = images.reshape(-1, 28, 28)
+    chosen = np.sort(np.random.default_rng(0).choice(len(images), count, replace=False))
+    # Fashion-MNIST is white-on-black 28 px; pad to 32 (a power of two) and invert to dark-on-white
+    # like product photos.
+    padded = np.pad(255 - images[chosen], ((0, 0), (2, 2), (2, 2)), constant_values=255)
+    rgb = np.repeat(padded[..., None], 3, axis=3)                       # [count, 32, 32, 3] uint8
+    writer = DatasetWriter(out, 32, config={"source": "fashion-mnist train", "count": count})
+    records = [ImageRecord(sha256=f"fashion-{i}", source=f"fashion-mnist:{i}", width=28, height=28, mode="L",
+                           label=FASHION_CLASSES[labels[i]]) for i in chosen]
+    writer.append(rgb, records)
+    writer.close()
+    return Dataset(out)
+
+
+def build_openmoji(out: Path, work: Path) -> Dataset:
+    if (out / "dataset.json").exists():
+        return Dataset(out)
+    pngs = work / "openmoji-png"
+    render_openmoji(pngs, 64)
+    files = sorted(pngs.glob("*/*.png"))
+    white = Image.new("RGBA", (64, 64), "white")
+    images = np.stack([np.asarray(Image.alpha_composite(white, Image.open(f).convert("RGBA")).convert("RGB"))
+                       for f in files])
+    writer = DatasetWriter(out, 64, config={"source": "openmoji 64 px"})
+    writer.append(images, [ImageRecord(sha256=f.parent.name + f.stem, source=str(f), label=f.parent.name)
+                           for f in files])
+    writer.close()
+    return Dataset(out)
+
+
+def embed_timed(dataset: Dataset) -> tuple[np.ndarray, float]:
+    shutil.rmtree(dataset.root / "embeddings", ignore_errors=True)
+    start = time.perf_counter()
+    embeddings = embed_dataset(dataset)
+    return np.asarray(embeddings.features), len(dataset) / (time.perf_counter() - start)
+
+
+def session_comparison(dataset: Dataset, n: int = 512) -> dict[int, list[float]]:
+    """img/s of 1 session x 2 threads vs 2 sessions x 1 thread, alternated (load drifts)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nonesuch.curate.embed import _run_chunk, _sessions
+
+    pixels = np.asarray(dataset.images(32)[:n])
+    speeds: dict[int, list[float]] = {1: [], 2: []}
+    for sessions in (1, 2, 1, 2):
+        config = EmbedConfig(sessions=sessions)
+        runners = _sessions(config)
+        with ThreadPoolExecutor(len(runners)) as pool:
+            _run_chunk(runners, pixels[:64], config, pool)                       # warm-up
+            start = time.perf_counter()
+            _run_chunk(runners, pixels, config, pool)
+            speeds[sessions].append(n / (time.perf_counter() - start))
+    return speeds
+
+
+# --- the simulated labelling ------------------------------------------------------------------
+
+def split(y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified 75/25 pool/test split, fixed across seeds so every run is scored on one test set."""
+    rng = np.random.default_rng(seed)
+    pool, test = [], []
+    for value in (0, 1):
+        members = rng.permutation(np.flatnonzero(y == value))
+        cut = int(len(members) * 0.75)
+        pool.append(members[:cut])
+        test.append(members[cut:])
+    return np.sort(np.concatenate(pool)), np.sort(np.concatenate(test))
+
+
+def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return float(average_precision_score(y_true, score))
+
+
+def held_out_ap(x_pool, y_pool, labelled: list[int], x_test, y_test) -> float:
+    y = y_pool[labelled]
+    if not can_fit(y):                      # one class only: no classifier, AP of a coin toss
+        return float(y_test.mean())
+    return average_precision(y_test, keep_probability(fit_classifier(x_pool[labelled], y), x_test))
+
+
+def run_strategy(name: str, features_pool, x_pool, y_pool, x_test, y_test, seed: int) -> dict[int, float]:
+    """AP on the test set after every batch of 5 labels, up to 200."""
+    rng = np.random.default_rng(seed)
+    labelled: list[int] = []
+    curve: dict[int, float] = {}
+    strategy = None
+    if name == "ours":
+        strategy = QueryStrategy(features_pool, QueryConfig(clusters=ClusterConfig(seed=seed)))
+    while len(labelled) < MAX_LABELS:
+        seen = dict.fromkeys(labelled, "x")
+        probability = None
+        y = y_pool[labelled]
+        if labelled and can_fit(y):
+            probability = keep_probability(fit_classifier(x_pool[labelled], y), x_pool)
+        if name == "random" or (name == "margin-only" and (probability is None or len(labelled) < 10)):
+            unseen = np.setdiff1d(np.arange(len(y_pool)), labelled)
+            batch = rng.choice(unseen, BATCH, replace=False).tolist()
+        elif name == "margin-only":
+            margin = np.abs(probability - 0.5)
+            margin[labelled] = np.inf
+            batch = np.argsort(margin, kind="stable")[:BATCH].tolist()
+        else:
+            labels = {i: ("keep" if y_pool[i] else "discard") for i in seen}
+            batch = [q.idx for q in strategy.next(labels, probability, BATCH)]
+        labelled += batch
+        curve[len(labelled)] = held_out_ap(x_pool, y_pool, labelled, x_test, y_test)
+    return curve
+
+
+def labels_to_reach(curve: dict[int, float], level: float) -> int | None:
+    return next((n for n in sorted(curve) if curve[n] >= level), None)
+
+
+def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int) -> dict:
+    x = classifier_features(features)
+    pool, test = split(y)
+    full = held_out_ap(x[pool], y[pool], list(range(len(pool))), x[test], y[test])
+    print(f"\n## {title}: {len(pool)} pool / {len(test)} held-out images, {y.mean():.1%} positive; "
+          f"full-label AP {full:.3f} (95 %: {0.95 * full:.3f})")
+    means = {}
+    for name in ("ours", "random", "margin-only"):
+        start = time.perf_counter()
+        curves = [run_strategy(name, features[pool], x[pool], y[pool], x[test], y[test], seed) for seed in range(seeds)]
+        means[name] = {n: float(np.mean([c[n] for c in curves])) for n in curves[0]}
+        stds = {n: float(np.std([c[n] for c in curves])) for n in curves[0]}
+        row = "  ".join(f"{means[name][n]:.3f}±{stds[n]:.3f}" for n in REPORTED_BUDGETS)
+        need = labels_to_reach(means[name], 0.95 * full)
+        area = np.mean(list(means[name].values()))
+        print(f"{name:>12}  {row}   95%-of-full at: {need or '>200':>4} labels   mean AP 5..200: {area:.3f}"
+              f"   ({time.perf_counter() - start:.0f} s)")
+    ours, rnd = labels_to_reach(means["ours"], 0.95 * full), labels_to_reach(means["random"], 0.95 * full)
+    ratio = (rnd or MAX_LABELS * 2) / ours if ours else None
+    print(f"{'':>12}  " + "  ".join(f"{n:>11}" for n in REPORTED_BUDGETS) + "   <- labels")
+    print(f"label efficiency vs random at 95 % of full AP: "
+          + (f"{'>' if rnd is None else ''}{ratio:.1f}x" if ratio else "ours did not reach it"))
+    return means
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nonesuch-bench-curate")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--fashion-count", type=int, default=4000)
+    parser.add_argument("--fashion-class", default="T-shirt/top")
+    parser.add_argument("--emoji-group", default="animals-nature")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"# bench_curate on {platform.node()}: {cpu}, {len(os.sched_getaffinity(0))} cores, "
+          f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f} at start")
+    onnx_model_path()
+    fashion = build_fashion(args.work / "fashion32", args.fashion_count) if FASHION.exists() else None
+    emoji = build_openmoji(args.work / "openmoji64", args.work)
+
+    print("\n## embedding (EfficientNet-Lite0, ONNX Runtime, 224 px input)")
+    results = {}
+    for name, dataset in (("fashion-mnist 32 px", fashion), ("openmoji 64 px", emoji)):
+        if dataset is None:
+            print(f"{name}: skipped, install Debian's dataset-fashion-mnist")
+            continue
+        features, speed = embed_timed(dataset)
+        results[name] = (dataset, features)
+        print(f"{name:>20}: {len(dataset)} images, {speed:.0f} img/s")
+    speeds = session_comparison(emoji)
+    for sessions, values in speeds.items():
+        print(f"{'':>20}  {sessions} session(s) x {2 // sessions} thread(s): "
+              + ", ".join(f"{v:.0f}" for v in values) + " img/s (alternated)")
+    print(f"peak RSS: {peak_rss_mib()[0]:.0f} MiB (self), {peak_rss_mib()[1]:.0f} MiB (children)")
+
+    print(f"\n# AP on held-out images vs labels, mean±std over {args.seeds} seeds")
+    print(f"{'labels:':>12}  " + "  ".join(f"{n:>11}" for n in REPORTED_BUDGETS))
+    if "fashion-mnist 32 px" in results:
+        dataset, features = results["fashion-mnist 32 px"]
+        y = np.array([label == args.fashion_class for label in dataset.labels()], dtype=np.int64)
+        benchmark_target(f"Fashion-MNIST '{args.fashion_class}' vs rest", features, y, args.seeds)
+    dataset, features = results["openmoji 64 px"]
+    y = np.array([label == args.emoji_group for label in dataset.labels()], dtype=np.int64)
+    benchmark_target(f"OpenMoji '{args.emoji_group}' vs rest", features, y, args.seeds)
+    print(f"\npeak RSS: {peak_rss_mib()[0]:.0f} MiB (self), {peak_rss_mib()[1]:.0f} MiB (children)")
+
+
+if __name__ == "__main__":
+    main()
