@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from nonesuch.provenance.watermark import (CODED_BITS, DEFAULT_CONFIG, ID_BITS, MESSAGE_BITS,
-                                           channel_bits, decode_bits, decode_channel_bits,
-                                           detect, embed, false_positive_bound, payload_bits)
+                                           WatermarkConfig, channel_bits, decode_bits,
+                                           decode_channel_bits, detect, embed,
+                                           false_positive_bound, payload_bits)
 from nonesuch.provenance.watermark_attacks import ATTACKS, jpeg
 from nonesuch.provenance.watermark_code import (encode, id_from_message, message_bits,
                                                 viterbi_decode)
@@ -180,3 +181,9 @@ def test_scale_search_finds_marks_on_resized_copies(marked):
     assert detect(half).status != "found"
     assert detect(half, searching).watermark_id == watermark_id
     assert detect(double, searching).watermark_id == watermark_id
+
+
+def test_config_round_trips_through_json():
+    import json
+    config = replace(DEFAULT_CONFIG, scales=(1.0, 2.0), key_seed=1234)
+    assert WatermarkConfig.from_json(json.loads(json.dumps(config.to_json()))) == config

@@ -92,7 +92,12 @@ class WatermarkConfig:
     scales: tuple[float, ...] = (1.0,)
 
     def to_json(self) -> dict:
+        """Save it beside marked images: the detector needs the same config (and key)."""
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "WatermarkConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 DEFAULT_CONFIG = WatermarkConfig()
