@@ -18,7 +18,7 @@ def fail(error: Exception) -> None:
 
 # What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
 # when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.
-SMOKE_OPTIONS = dict(preset="smoke", attention=[8], kimg=0.128, snapshot_kimg=0.128, metric_images=16,
+SMOKE_OPTIONS = dict(preset="smoke", attention=[8], kimg=0.128, snapshot_kimg=0.32, metric_images=8,
                      grid_size=16, batch=16)
 
 
@@ -33,7 +33,7 @@ def train_command(
     kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation."),
     batch: int = typer.Option(None, "--batch", help="Minibatch size (default 16)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 0.001)."),
-    gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (default 1)."),
+    gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (default 4; 1 = the paper)."),
     snapshot_kimg: float = typer.Option(None, "--snapshot-kimg", help="Grid + checkpoint every N kimg."),
     metric_images: int = typer.Option(None, "--metric-images", help="FID/KID on N images per snapshot (0 = off)."),
     keep: int = typer.Option(None, "--keep", help="Checkpoints to keep (default 3)."),

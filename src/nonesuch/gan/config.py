@@ -40,7 +40,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)  # Adam (paper)
     gp_weight: float = 10.0            # WGAN-GP lambda
     drift: float = 1e-3                # ProGAN's epsilon drift on real scores
-    gp_interval: int = 1               # lazy GP: every this many D steps, weight x interval (1 = paper)
+    gp_interval: int = 4               # lazy GP: every this many D steps, weight x interval (1 = paper);
+                                       # 4 is ~1.2-1.4x faster per step on CPU, same expected penalty
     r1_gamma: float = 10.0             # R1 weight for ns-r1
     r1_interval: int = 16              # lazy R1: every this many D steps, weight x interval
     ema_kimg: float = 10.0             # EMA half-life, thousands of images

@@ -36,6 +36,20 @@ def choose_device(name: str) -> torch.device:
     return device
 
 
+def cpu_threads() -> int:
+    """Threads for CPU training: OMP_NUM_THREADS if set, else one per core not already busy.
+
+    One per core is fastest on an idle machine, but OpenMP's threads spin-wait for each other, and
+    on a machine where other processes hold the cores a 2-thread step was measured 3-30x slower
+    than a 1-thread one (benchmarks/bench_train.py). The 1-minute load average says how many
+    cores are taken when training starts.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, cores - int(os.getloadavg()[0])))
+
+
 def setup(device_name: str) -> Placement:
     """Join the torchrun process group if launched by torchrun, else a single process."""
     device = choose_device(device_name)

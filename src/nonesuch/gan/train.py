@@ -254,7 +254,7 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
     c = run.config
     record = {"images_seen": run.images_seen, "kimg": run.images_seen / 1000, "step": run.step,
               "stage": stage.name, "resolution": stage.resolution, "alpha": round(stage.alpha, 4),
-              "img_per_s": round(rate, 2), "elapsed_s": round(elapsed_s, 1)}
+              "img_per_s": round(rate, 2), "elapsed_s": round(elapsed_s, 1), "threads": torch.get_num_threads()}
     record |= {k: float(torch.stack(v).mean()) for k, v in run.pending_losses.items() if v}
     run.pending_losses.clear()
     if not run.placement.is_main:
@@ -304,9 +304,7 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
     except ValueError as e:
         raise TrainError(str(e)) from e
     if placement.world_size == 1 and placement.device.type == "cpu":
-        # One thread per core, unless the user asked for fewer (on a shared machine, OpenMP's
-        # spinning threads slow down several-fold when other processes hold the cores).
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+        torch.set_num_threads(distributed.cpu_threads())
     if config.batch % (4 * placement.world_size):
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
     config, dataset = prepare_run(config)
