@@ -209,3 +209,19 @@ def test_cli_imports_labels_from_csv_and_folder(embedded_dataset, tmp_path):
     bad.write_text("file,label\nx.png,keep\n")
     result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "t", "--labels-from", str(bad)])
     assert result.exit_code == 1 and "bad.csv" in result.output
+
+
+def test_cli_oracle_labels_exactly_the_budget_the_strategy_asks_for(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    runner = CliRunner()
+    result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "smileys",
+                                 "--oracle", SMILEYS, "--budget", "16"])
+    assert result.exit_code == 0, result.output
+    assert "on 16 labels" in result.output
+    labels = LabelStore(dataset.root).current("smileys")
+    truth = group_labels(dataset, SMILEYS)
+    assert len(labels) == 16 and all(truth[i] == label for i, label in labels.items())
+    assert sum(label == "keep" for label in labels.values()) >= 2     # the strategy found the smileys
+
+    result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "x", "--oracle", "cats"])
+    assert result.exit_code == 1 and "no image is labelled 'cats'" in result.output

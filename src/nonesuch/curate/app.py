@@ -58,7 +58,10 @@ def create_app(session: CurationSession):
 
     @app.get("/api/next")
     def next_images(n: int = 12, exclude: str = ""):
-        skip = {int(i) for i in exclude.split(",") if i.strip()}
+        try:
+            skip = {int(i) for i in exclude.split(",") if i.strip()}   # the page's queue, not to repeat
+        except ValueError:
+            raise HTTPException(422, "exclude must be comma-separated image indices") from None
         return [{"idx": q.idx, "reason": q.reason, "probability": q.probability}
                 for q in session.next_queries(min(max(n, 1), 64), skip)]
 

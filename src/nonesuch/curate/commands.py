@@ -61,6 +61,10 @@ def label_command(
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
     labels_from: Path = typer.Option(None, "--labels-from",
                                      help="Import labels from a folder (keep/, discard/) or CSV, then exit."),
+    oracle: str = typer.Option(None, "--oracle",
+                               help="No person: answer the strategy's questions from the dataset's own labels, "
+                                    "keeping images labelled this (e.g. smileys-emotion), then exit."),
+    budget: int = typer.Option(100, "--budget", help="With --oracle: how many labels to give."),
 ) -> None:
     """Label images in a local page: → keep, ← discard, ↓ skip, u undo. Labels persist in the dataset."""
     from nonesuch.curate.errors import CurateError
@@ -74,9 +78,19 @@ def label_command(
             _fail(error)
         console.print(f"imported into target {target!r}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         return
+    session = _session(dataset, target)
+    if oracle is not None:
+        from nonesuch.curate.oracle import label_from_dataset_labels
+
+        try:
+            report = label_from_dataset_labels(session, oracle, budget)
+        except CurateError as error:
+            _fail(error)
+        console.print(report.summary())
+        console.print(f"predicted subset: {len(session.kept())} of {len(session.dataset)} images (threshold 0.5)")
+        return
     from nonesuch.curate.app import serve
 
-    session = _session(dataset, target)
     serve(session, port=port, open_browser=not no_browser)
 
 

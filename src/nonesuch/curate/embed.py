@@ -64,7 +64,8 @@ def cache_dir() -> Path:
 
 def onnx_model_path(config: EmbedConfig = EmbedConfig()) -> Path:
     """The exported EfficientNet-Lite0 graph, exporting it on first use (about 5 s)."""
-    path = cache_dir() / f"{MODEL_NAME}-u8nhwc-{config.input_size}-features-logits.onnx"
+    # Everything baked into the graph is in its name, so a changed config never reuses a stale export.
+    path = cache_dir() / f"{MODEL_NAME}-u8nhwc-{config.input_size}-m{config.mean}-s{config.std}.onnx"
     if not path.is_file():
         _export_onnx(path, config)
     return path
@@ -161,12 +162,16 @@ def embed_dataset(dataset: Dataset, config: EmbedConfig = EmbedConfig(),
     resolution = source_resolution(dataset, config.input_size)
     pixels = dataset.images(resolution)
     chunk_dir.mkdir(parents=True, exist_ok=True)
+    expected = {_chunk_name(start, min(n, start + config.chunk_size)) for start in range(0, n, config.chunk_size)}
+    for stale in chunk_dir.glob("*.npz"):      # from a run with another chunk size or image count
+        if stale.name not in expected:
+            stale.unlink()
     sessions = _sessions(config)
     started, embedded = time.perf_counter(), 0
     with ThreadPoolExecutor(len(sessions)) as pool:
         for start in range(0, n, config.chunk_size):
             stop = min(n, start + config.chunk_size)
-            chunk_path = chunk_dir / f"{start:09d}-{stop:09d}.npz"
+            chunk_path = chunk_dir / _chunk_name(start, stop)
             if not chunk_path.is_file():
                 features, logits = _run_chunk(sessions, np.asarray(pixels[start:stop]), config, pool)
                 with atomic.atomic_path(chunk_path) as tmp:
@@ -179,6 +184,10 @@ def embed_dataset(dataset: Dataset, config: EmbedConfig = EmbedConfig(),
     info = {"model": MODEL_NAME, "count": n, "source_resolution": resolution, "config": asdict(config),
             "images_per_second": round(embedded / seconds, 1) if embedded else None}
     return _join_chunks(dataset, info)
+
+
+def _chunk_name(start: int, stop: int) -> str:
+    return f"{start:09d}-{stop:09d}.npz"
 
 
 def _join_chunks(dataset: Dataset, info: dict) -> Embeddings:
