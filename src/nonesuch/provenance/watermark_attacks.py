@@ -29,7 +29,8 @@ def resize_half_and_back(image: np.ndarray) -> np.ndarray:
     return np.asarray(small.resize((width, height), Image.BICUBIC))
 
 
-def random_crop(image: np.ndarray, rng: np.random.Generator, max_fraction: float = 0.1) -> np.ndarray:
+def random_crop(image: np.ndarray, rng: np.random.Generator,
+                max_fraction: float = 0.1) -> np.ndarray:
     """Cut 0..max_fraction of the size off each side independently; no rescaling."""
     height, width = image.shape[:2]
     top, bottom = rng.integers(0, int(max_fraction * height) + 1, size=2)

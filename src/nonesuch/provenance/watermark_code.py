@@ -91,7 +91,7 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     """
     symbols, predecessors = _trellis()
     steps = soft.reshape(-1, len(GENERATORS)).astype(np.float32)       # [70, 2]
-    # Branch into state s comes from predecessor p with new bit s & 1: register = (p << 1) | (s & 1).
+    # State s is entered from predecessor p with new bit s & 1: register = (p << 1) | (s & 1).
     registers = (predecessors << 1) | (np.arange(STATES)[:, None] & 1)  # [64, 2]
     branch_symbols = symbols[registers]                                 # [64, 2, 2]
     metric = np.full(STATES, -np.inf, np.float32)

@@ -33,7 +33,7 @@ LUMA_STEPS_Q50 = np.array([
 
 @lru_cache(maxsize=1)
 def _dct_matrix() -> np.ndarray:
-    """[8, 8] orthonormal DCT-II; JPEG's forward DCT is exactly this, applied on rows and columns."""
+    """[8, 8] orthonormal DCT-II: JPEG's forward DCT applies it to rows and columns."""
     n = np.arange(BLOCK)
     matrix = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * BLOCK)) * np.sqrt(2 / BLOCK)
     matrix[0] /= np.sqrt(2)
