@@ -1,13 +1,10 @@
-"""FID/KID: the formula against an independent implementation, and the real network end to end."""
-
-import json
+"""FID/KID: the formula against an independent implementation (the real network end to end is in
+test_gan_smoke.py)."""
 
 import numpy as np
 import pytest
 import scipy.linalg
-from gan_fixtures import nonesuch
 
-from nonesuch.data.dataset import Dataset
 from nonesuch.metrics.distances import feature_statistics, fid, frechet_distance, kid
 
 
@@ -35,18 +32,3 @@ def test_identical_distributions_score_about_zero():
     other = rng.normal(size=(2000, 32))  # another sample of the same distribution
     assert fid(features, other) < 0.5 < fid(features, other + 1.0)
     assert abs(kid(features, other, subsets=10, subset_size=500)) < 0.01 < kid(features, other + 1.0, subsets=10)
-
-
-def test_metrics_command_on_a_trained_run(emoji_dataset, tmp_path):
-    """The real InceptionV3 on 8 images: a finite score, and real features cached in the dataset."""
-    out = tmp_path / "run"
-    args = ["--preset", "smoke", "--resolution", "8", "--kimg", "0.032", "--snapshot-kimg", "1"]
-    assert nonesuch("train", str(emoji_dataset), "--out", str(out), *args).returncode == 0
-    result = nonesuch("metrics", str(out), "--images", "8")
-    assert result.returncode == 0, result.stderr
-    scores = json.loads(result.stdout)
-    assert scores["metric_images"] == 8 and np.isfinite(scores["fid"]) and scores["fid"] > 0
-    cached = list((Dataset(emoji_dataset).root / "metrics-cache").glob("inception-*-8px-8-*.safetensors"))
-    assert len(cached) == 1
-    missing = nonesuch("metrics", str(tmp_path / "nothing"))
-    assert missing.returncode == 1 and "no config.json" in missing.stderr
