@@ -98,15 +98,18 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     assert result.exit_code == 1 and "cannot resume with preset='cpu'" in result.output, result.output
     assert {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()} == before
     assert len(result.output.strip().splitlines()) == 1
+    result = _cli(emoji_dataset, "--out", tmp_path / "fresh", "--resume")
+    assert result.exit_code == 1 and "nothing to resume" in result.output and not (tmp_path / "fresh").exists()
 
 
-def test_training_learns_a_flat_colour(tmp_path):
+@pytest.mark.parametrize("loss", ["wgan-gp", "ns-r1"])
+def test_training_learns_a_flat_colour(tmp_path, loss):
     """A dataset of one colour: the EMA generator's mean colour must move to it."""
     target = np.array([230, 40, 20]) / 127.5 - 1  # a strong red, in [-1, 1]
     dataset = flat_colour_dataset(tmp_path / "red", (230, 40, 20), count=64)
     config = resolve_config(dataset, tmp_path / "run", dict(
         preset="smoke", resolution=8, kimg=1.6, batch=16, snapshot_kimg=10, grid_size=4, ema_kimg=0.2,
-        mirror=False, seed=1))
+        mirror=False, seed=1, loss=loss))
     train(config)
     generator = load_generator(tmp_path / "run").generator
     with torch.no_grad():
