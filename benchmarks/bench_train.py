@@ -47,7 +47,8 @@ def make_dataset(folder: Path, resolution: int) -> Path:
     return folder / "ds"
 
 
-def measure(dataset: str, preset: str, resolution: int, phase: str, loss: str, seconds: float, batch: int) -> dict:
+def measure(dataset: str, preset: str, resolution: int, phase: str, loss: str, seconds: float, batch: int,
+            amp: str, gp_interval: int) -> dict:
     """In the child: build a run, jump to the wanted stage, time steps."""
     import torch
 
@@ -58,7 +59,8 @@ def measure(dataset: str, preset: str, resolution: int, phase: str, loss: str, s
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
     with tempfile.TemporaryDirectory() as out:
         config, ds = validate(resolve_config(dataset, out, dict(preset=preset, resolution=resolution, kimg=10.0,
-                                                                batch=batch, loss=loss)))
+                                                                batch=batch, loss=loss, amp=amp,
+                                                                gp_interval=gp_interval)))
         run = _build(config, distributed.Placement(distributed.choose_device("auto")), ds)
         stages = config.schedule.stages()
         start = sum(length for *_, length in stages[:-1])
@@ -95,17 +97,20 @@ def main() -> None:
     parser.add_argument("--phases", nargs="+", default=["stable", "fade"])
     parser.add_argument("--loss", default="wgan-gp")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--amp", default="auto", help="auto (bf16 where the CPU has bf16 kernels) or off")
+    parser.add_argument("--gp-interval", type=int, default=4, help="1 = the paper's GP every step")
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # dataset, resolution:phase
     args = parser.parse_args()
     if args.child:
         resolution, phase = args.child[1].split(":")
         print(json.dumps(measure(args.child[0], args.preset, int(resolution), phase, args.loss, args.seconds,
-                                 args.batch)))
+                                 args.batch, args.amp, args.gp_interval)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         dataset = make_dataset(Path(tmp), max(args.resolutions))
-        print(f"bench_train: preset {args.preset}, loss {args.loss}, batch {args.batch}; {machine()}")
+        print(f"bench_train: preset {args.preset}, loss {args.loss}, gp every {args.gp_interval} steps, "
+              f"amp {args.amp}, batch {args.batch}; {machine()}")
         print(f"{'res':>4} {'phase':>6} {'img/s':>8} {'s/step':>8} {'vs anchor':>9} {'peak RSS':>9} "
               f"{'G params':>9} {'D params':>9}")
         for resolution in args.resolutions:
@@ -114,7 +119,8 @@ def main() -> None:
                     continue
                 child = subprocess.run(
                     [sys.executable, __file__, "--preset", args.preset, "--loss", args.loss, "--batch",
-                     str(args.batch), "--seconds", str(args.seconds), "--child", str(dataset), f"{resolution}:{phase}"],
+                     str(args.batch), "--seconds", str(args.seconds), "--amp", args.amp, "--gp-interval",
+                     str(args.gp_interval), "--child", str(dataset), f"{resolution}:{phase}"],
                     env={**os.environ, **FAST_MALLOC}, capture_output=True, text=True)
                 if child.returncode:
                     print(child.stderr[-2000:])

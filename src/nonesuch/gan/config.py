@@ -34,7 +34,8 @@ class TrainConfig:
     conditional: bool = False          # class-conditional on the dataset's labels
     class_names: list[str] = field(default_factory=list)  # class index i = class_names[i]
     loss: str = "wgan-gp"              # "wgan-gp" (+ drift, the paper's) or "ns-r1"
-    kimg: float = 60.0                 # thousands of real images per fade and per stabilisation
+    kimg: float = 30.0                 # thousands of real images per fade and per stabilisation
+                                       # (a new run takes its preset's default)
     batch: int = 16                    # global minibatch (split over processes under torchrun)
     lr: float = 1e-3                   # Adam, both networks (paper)
     betas: tuple[float, float] = (0.0, 0.99)  # Adam (paper)
@@ -107,8 +108,10 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
             raise TrainError(f"{config_path}: nothing to resume (no config.json); drop --resume to start a run")
         if options.get("preset", "cpu") not in _preset_names():
             raise TrainError(f"unknown --preset {options['preset']!r}; choose one of {', '.join(_preset_names())}")
+        preset = architecture(options.get("preset", "cpu"))
+        options.setdefault("kimg", preset.kimg)
         config = TrainConfig(dataset=str(Path(dataset).resolve()), out=str(out), **options)
-        config.architecture = asdict(architecture(config.preset))
+        config.architecture = {k: v for k, v in asdict(preset).items() if k != "kimg"}
         return config
     try:
         saved = TrainConfig.from_dict(json.loads(config_path.read_text()))

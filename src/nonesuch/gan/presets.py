@@ -11,6 +11,7 @@ class Architecture:
     name: str
     latent_dim: int             # length of z
     channels: tuple[int, ...]   # feature maps per resolution: channels[0] at 4 px, [1] at 8 px, ...
+    kimg: float = 600.0         # default thousands of images per fade and per stabilisation
 
     @property
     def max_resolution(self) -> int:
@@ -22,10 +23,11 @@ class Architecture:
 
 PRESETS: dict[str, Architecture] = {
     # Tiny and fast: exercises every part of training in seconds; the images are not the point.
-    "smoke": Architecture("smoke", latent_dim=32, channels=(32, 32, 16, 16)),
+    "smoke": Architecture("smoke", latent_dim=32, channels=(32, 32, 16, 16), kimg=0.128),
     # For the bundled emoji set at 32-64 px on a 2-core CPU: wide where it is cheap (4-16 px,
     # where shape and colour are decided), narrow at the top where convolutions cost most.
-    "cpu": Architecture("cpu", latent_dim=128, channels=(128, 128, 128, 64, 32)),
+    # 30 kimg per phase is ~1 hour to 32 px on 2 cores (7 phases, ~210k images).
+    "cpu": Architecture("cpu", latent_dim=128, channels=(128, 128, 128, 64, 32), kimg=30.0),
     # The like-for-like comparison with the widely used PyTorch ProGAN measured in
     # research/gan-peers.md: 128 channels at every level, latent 512.
     "anchor128": Architecture("anchor128", latent_dim=512, channels=(128,) * 9),

@@ -42,7 +42,7 @@ class Run:
     optimizers: dict[str, torch.optim.Optimizer]
     images_seen: int = 0
     step: int = 0
-    elapsed_s: float = 0.0  # training time before this process started (for the log)
+    elapsed_s: float = 0.0  # seconds spent in training steps before this process started (for the log)
     pending_losses: dict[str, list] = field(default_factory=dict)
 
     @property
@@ -109,7 +109,9 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
 
 def _resume(run: Run) -> None:
     folder = checkpoint.latest_checkpoint(run.dir)
-    if folder is None:
+    if folder is None:  # a new run, or one killed before its first checkpoint: start from scratch
+        if run.placement.is_main:
+            _truncate_log(run.dir / "log.jsonl", 0)
         return
     try:
         state = checkpoint.load_training_checkpoint(folder, run.generator, run.discriminator, run.generator_ema,
@@ -326,16 +328,16 @@ def _loop(run: Run, on_snapshot, until_images: int | None) -> None:
     c = run.config
     total, every = c.schedule.total_images, max(int(c.snapshot_kimg * 1000), c.batch)
     stop = min(total, until_images or total)
-    started, started_images = time.perf_counter(), run.images_seen
+    started_images, training_s = run.images_seen, 0.0  # img/s counts training steps, not snapshots
     with TrainingProgress(total, run.images_seen, enabled=c.progress and run.placement.is_main) as progress:
         while run.images_seen < stop:
-            before = run.images_seen
+            before, step_started = run.images_seen, time.perf_counter()
             stage = training_step(run)
-            now = time.perf_counter()
-            rate = (run.images_seen - started_images) / max(now - started, 1e-9)
+            training_s += time.perf_counter() - step_started
+            rate = (run.images_seen - started_images) / max(training_s, 1e-9)
             progress.update(stage, run.images_seen, rate)
             if run.images_seen // every > before // every or run.images_seen >= stop:
-                record = snapshot(run, stage, rate, run.elapsed_s + now - started)
+                record = snapshot(run, stage, rate, run.elapsed_s + training_s)
                 progress.log(record)
                 if on_snapshot is not None:
                     on_snapshot(record, run)
