@@ -61,6 +61,15 @@ def typicality(reduced: np.ndarray, assignment: np.ndarray, neighbours: int) -> 
     return scores
 
 
+def nearest_neighbours(reduced: np.ndarray, k: int = 10) -> np.ndarray:
+    """[N, dims] reduced features -> [N, k] int64 indices of each image's k nearest others."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(reduced) - 1)
+    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(reduced).kneighbors(reduced)
+    return neighbours[:, 1:]                                   # column 0 is the image itself
+
+
 def find_clusters(features: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clusters:
     """k-means on the reduced embeddings; clusters renumbered by size, largest = 0."""
     from sklearn.cluster import KMeans

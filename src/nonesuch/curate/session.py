@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nonesuch.curate.classifier import (ClassifierConfig, FitReport, can_fit, classifier_features,
-                                        cross_validate, fit_classifier, keep_probability)
+                                        cross_validate, fit_classifier, keep_probability,
+                                        smooth_over_neighbours)
+from nonesuch.curate.clusters import nearest_neighbours, reduce_features
 from nonesuch.curate.embed import load_embeddings
 from nonesuch.curate.labels import LabelStore
 from nonesuch.curate.query import Query, QueryConfig, QueryStrategy
@@ -21,8 +23,9 @@ from nonesuch.data import Dataset
 
 @dataclass
 class Prediction:
-    probability: np.ndarray | None   # [N] float32 keep probability; None until both classes are labelled
-    model: object | None             # the fitted sklearn model
+    probability: np.ndarray | None   # [N] float32 keep probability, smoothed over look-alikes: the cut
+    classifier_probability: np.ndarray | None   # [N] the classifier's own: what queries rank by
+    model: object | None             # the fitted sklearn model; all three None until both classes exist
     labels: int                      # keep + discard labels it was fitted on
 
 
@@ -35,9 +38,17 @@ class CurationSession:
         self.x = classifier_features(self.embeddings.features)   # [N, 1280] float32
         self.store = LabelStore(dataset.root)
         self._strategy: QueryStrategy | None = None             # k-means takes a moment: built on first query
+        self._neighbours: np.ndarray | None = None
         self._prediction: Prediction | None = None
         self._report: FitReport | None = None                   # cross-validation, redone after a change
         self.lock = threading.RLock()                           # the page serves requests from threads
+
+    @property
+    def neighbours(self) -> np.ndarray:
+        """[N, 10] each image's nearest look-alikes in the embedding (computed once)."""
+        if self._neighbours is None:
+            self._neighbours = nearest_neighbours(reduce_features(self.embeddings.features, 64))
+        return self._neighbours
 
     @property
     def strategy(self) -> QueryStrategy:
@@ -63,9 +74,11 @@ class CurationSession:
                 indices, y = self.store.training_set(self.target)
                 if can_fit(y):
                     model = fit_classifier(self.x[indices], y, self.classifier_config)
-                    self._prediction = Prediction(keep_probability(model, self.x), model, len(y))
+                    probability = keep_probability(model, self.x)
+                    smoothed = smooth_over_neighbours(probability, self.neighbours)
+                    self._prediction = Prediction(smoothed, probability, model, len(y))
                 else:
-                    self._prediction = Prediction(None, None, len(y))
+                    self._prediction = Prediction(None, None, None, len(y))
             return self._prediction
 
     def report(self) -> FitReport:
@@ -77,7 +90,8 @@ class CurationSession:
 
     def next_queries(self, n: int = 10, exclude: set[int] = frozenset()) -> list[Query]:
         with self.lock:
-            return self.strategy.next(self.store.current(self.target), self.predict().probability, n, exclude)
+            probability = self.predict().classifier_probability   # the classifier's own margin
+            return self.strategy.next(self.store.current(self.target), probability, n, exclude)
 
     def kept(self, threshold: float = 0.5) -> np.ndarray:
         """[K] sorted indices of the subset: predicted keeps, with every human label overriding."""
