@@ -31,15 +31,16 @@ class TrainingProgress:
     def update(self, stage, images_seen: int, rate: float) -> None:
         if not self.live:
             return
-        info = (f"{stage.resolution}px α={stage.alpha:.2f}  {images_seen / 1000:.1f}/{self.total / 1000:.0f} kimg"
+        info = (f"{stage.resolution}px α={stage.alpha:.2f}  {images_seen / 1000:.1f}/{self.total / 1000:g} kimg"
                 f"  {rate:.1f} img/s")
         self.bar.update(self.task, completed=images_seen, description=stage.name, info=info)
 
     def log(self, record: dict) -> None:
         if not self.enabled:
             return
-        eta = (self.total - record["images_seen"]) / max(record["img_per_s"], 1e-9)
-        parts = [f"{record['kimg']:.1f}/{self.total / 1000:.0f} kimg", record["stage"], f"α={record['alpha']:.2f}",
+        # At the current rate; later, larger stages are slower, so this is a lower bound.
+        eta = max(0, self.total - record["images_seen"]) / max(record["img_per_s"], 1e-9)
+        parts = [f"{record['kimg']:.1f}/{self.total / 1000:g} kimg", record["stage"], f"α={record['alpha']:.2f}",
                  f"{record['img_per_s']:.1f} img/s", f"ETA {eta / 60:.1f} min"]
         parts += [f"{k}={record[k]:.3g}" for k in ("loss_d", "loss_g", "fid", "kid") if k in record]
         console.print("  ".join(parts))
