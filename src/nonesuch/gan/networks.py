@@ -52,6 +52,9 @@ class GeneratorInput(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         x = pixel_norm(z)                                    # [N, latent]
         if self.embed is not None:
+            if labels is None:
+                raise ValueError(f"this generator is class-conditional ({self.embed.num_embeddings} classes): "
+                                 f"pass labels [N] int64")
             x = torch.cat([x, pixel_norm(self.embed(labels))], dim=1)  # [N, 2 * latent]
         x = self.dense(x).reshape(-1, self.channels, 4, 4)   # [N, C, 4, 4]
         x = pixel_norm(leaky_relu(x))
