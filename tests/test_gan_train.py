@@ -119,3 +119,18 @@ def test_training_learns_a_flat_colour(tmp_path, loss):
         start_mean = config.make_generator()(torch.randn(256, 32), None, 8, 1.0).mean(dim=(0, 2, 3)).numpy()
     assert np.abs(mean - target).max() < 0.25, (mean, target)
     assert np.abs(mean - target).max() < 0.5 * np.abs(start_mean - target).max()
+
+
+def test_a_half_written_checkpoint_is_never_picked(tiny_run, tmp_path):
+    """Checkpoints are written into a hidden folder and renamed when complete; a crash mid-write
+    leaves only the hidden folder, which resume and load_generator ignore."""
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    latest = list_checkpoints(run)[-1]
+    torn = run / "checkpoints" / ".000000224.tmp"
+    torn.mkdir()
+    (torn / "generator_ema.safetensors").write_bytes(b"torn")
+    assert list_checkpoints(run)[-1] == latest
+    assert load_generator(run).checkpoint_path.parent == latest
