@@ -14,15 +14,15 @@ FILES = ("generator_ema", "generator", "discriminator", "optimizers")
 
 
 def _train_args(dataset, out):
-    # 3 stages x 256 images (4 px, fade to 8 px, 8 px) with attention and conditioning; a checkpoint
+    # 3 stages x 128 images (4 px, fade to 8 px, 8 px) with attention and conditioning; a checkpoint
     # every 2 steps, so the kill lands between checkpoints, mid-schedule.
     return ["train", str(dataset), "--out", str(out), "--preset", "smoke", "--resolution", "8",
-            "--kimg", "0.256", "--snapshot-kimg", "0.032", "--attention", "8", "--conditional", "--seed", "3"]
+            "--kimg", "0.128", "--snapshot-kimg", "0.032", "--attention", "8", "--conditional", "--seed", "3"]
 
 
 def test_sigkill_and_resume_is_bit_identical(emoji_dataset, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    total = 3 * 256
+    total = 3 * 128
 
     process = subprocess.Popen([sys.executable, "-m", "nonesuch", *_train_args(emoji_dataset, killed)],
                                env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
