@@ -131,17 +131,19 @@ def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
     return float(average_precision_score(y_true, score))
 
 
-def held_out_ap(x_pool, y_pool, labelled: list[int], x_test, y_test, neighbours_test) -> float:
+def held_out_ap(x_pool, y_pool, labelled: list[int], x_test, y_test, neighbours, smooth: bool = True) -> float:
     """AP of what `apply` cuts by: the classifier's probability smoothed over look-alikes."""
     y = y_pool[labelled]
     if not can_fit(y):                      # one class only: no classifier, AP of a coin toss
         return float(y_test.mean())
     x_all = np.concatenate([x_pool, x_test])
     probability = keep_probability(fit_classifier(x_pool[labelled], y), x_all)
-    return average_precision(y_test, smooth_over_neighbours(probability, neighbours_test))
+    if not smooth:
+        return average_precision(y_test, probability[len(x_pool):])
+    return average_precision(y_test, smooth_over_neighbours(probability, neighbours)[len(x_pool):])
 
 
-def run_strategy(name: str, features_pool, x_pool, y_pool, x_test, y_test, neighbours_test,
+def run_strategy(name: str, features_pool, x_pool, y_pool, x_test, y_test, neighbours,
                  seed: int) -> dict[int, float]:
     """AP on the test set after every batch of 5 labels, up to 200."""
     rng = np.random.default_rng(seed)
@@ -167,7 +169,7 @@ def run_strategy(name: str, features_pool, x_pool, y_pool, x_test, y_test, neigh
             labels = {i: ("keep" if y_pool[i] else "discard") for i in seen}
             batch = [q.idx for q in strategy.next(labels, probability, BATCH)]
         labelled += batch
-        curve[len(labelled)] = held_out_ap(x_pool, y_pool, labelled, x_test, y_test, neighbours_test)
+        curve[len(labelled)] = held_out_ap(x_pool, y_pool, labelled, x_test, y_test, neighbours)
     return curve
 
 
@@ -180,10 +182,13 @@ def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int
     pool, test = split(y)
     # Neighbours among all images (as `apply` sees the whole dataset), indexed as [pool..., test...].
     order = np.concatenate([pool, test])
-    neighbours = nearest_neighbours(reduce_features(features[order], 64))[len(pool):]
-    full = held_out_ap(x[pool], y[pool], list(range(len(pool))), x[test], y[test], neighbours)
+    neighbours = nearest_neighbours(reduce_features(features[order], 64))   # [N, 10]
+    everything = list(range(len(pool)))
+    smoothed = held_out_ap(x[pool], y[pool], everything, x[test], y[test], neighbours)
+    plain = held_out_ap(x[pool], y[pool], everything, x[test], y[test], neighbours, smooth=False)
+    full = max(smoothed, plain)      # the goal is measured against the better of the two
     print(f"\n## {title}: {len(pool)} pool / {len(test)} held-out images, {y.mean():.1%} positive; "
-          f"full-label AP {full:.3f} (95 %: {0.95 * full:.3f})")
+          f"full-label AP {full:.3f} (smoothed {smoothed:.3f}, plain classifier {plain:.3f}; 95 %: {0.95 * full:.3f})")
     means = {}
     for name in ("ours", "random", "margin-only"):
         start = time.perf_counter()
@@ -211,6 +216,7 @@ def main() -> None:
     parser.add_argument("--fashion-count", type=int, default=4000)
     parser.add_argument("--fashion-class", default="T-shirt/top")
     parser.add_argument("--emoji-group", default="animals-nature")
+    parser.add_argument("--embedding-only", action="store_true", help="Measure embedding speed and stop.")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -234,6 +240,8 @@ def main() -> None:
         print(f"{'':>20}  {sessions} session(s) x {2 // sessions} thread(s): "
               + ", ".join(f"{v:.0f}" for v in values) + " img/s (alternated)")
     print(f"peak RSS: {peak_rss_mib()[0]:.0f} MiB (self), {peak_rss_mib()[1]:.0f} MiB (children)")
+    if args.embedding_only:
+        return
 
     print(f"\n# AP on held-out images vs labels, mean±std over {args.seeds} seeds")
     print(f"{'labels:':>12}  " + "  ".join(f"{n:>11}" for n in REPORTED_BUDGETS))

@@ -225,3 +225,12 @@ def test_cli_oracle_labels_exactly_the_budget_the_strategy_asks_for(embedded_dat
 
     result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "x", "--oracle", "cats"])
     assert result.exit_code == 1 and "no image is labelled 'cats'" in result.output
+
+
+def test_smoothing_pulls_an_image_halfway_to_its_look_alikes():
+    from nonesuch.curate.classifier import smooth_over_neighbours
+
+    probability = np.array([0.1, 0.9, 0.9, 0.5], np.float32)
+    neighbours = np.array([[1, 2], [2, 0], [1, 0], [3, 3]])   # image 0 looks like 1 and 2
+    smoothed = smooth_over_neighbours(probability, neighbours)
+    np.testing.assert_allclose(smoothed, [0.5, 0.7, 0.7, 0.5], atol=1e-6)
