@@ -134,3 +134,13 @@ def test_a_half_written_checkpoint_is_never_picked(tiny_run, tmp_path):
     (torn / "generator_ema.safetensors").write_bytes(b"torn")
     assert list_checkpoints(run)[-1] == latest
     assert load_generator(run).checkpoint_path.parent == latest
+
+
+def test_fp16_training_scales_losses_and_checkpoints_the_scale(emoji_dataset, tmp_path):
+    """The fp16 path (older GPUs) runs here on CPU: finite weights, loss scale saved for resume."""
+    config = resolve_config(emoji_dataset, tmp_path / "fp16", {**TINY, "kimg": 0.032, "amp": "fp16"})
+    train(config)
+    loaded = load_generator(tmp_path / "fp16")
+    assert all(torch.isfinite(p).all() for p in loaded.generator.parameters())
+    state = json.loads((loaded.checkpoint_path.parent / "state.json").read_text())
+    assert set(state["loss_scalers"]) == {"G", "D"} and state["loss_scalers"]["D"]["scale"] > 0

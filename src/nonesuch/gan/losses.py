@@ -12,10 +12,12 @@ import torch
 import torch.nn.functional as F
 
 
-def _gradient_norm_squared(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """|d scores / d inputs|^2 per sample, keeping the graph so the penalty can be trained."""
-    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
-    return grad.square().flatten(1).sum(dim=1)  # [N]
+def _gradient_norm_squared(scores: torch.Tensor, inputs: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+    """|d scores / d inputs|^2 per sample, keeping the graph so the penalty can be trained.
+    loss_scale: under fp16, differentiate scaled scores so small gradients do not underflow,
+    then divide the scale back out (PyTorch's AMP recipe for gradient penalties)."""
+    (grad,) = torch.autograd.grad(scores.float().sum() * loss_scale, inputs, create_graph=True)
+    return (grad.float() / loss_scale).square().flatten(1).sum(dim=1)  # [N]
 
 
 def wgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor,
@@ -24,12 +26,13 @@ def wgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor,
 
 
 def wgan_gradient_penalty(discriminator, reals: torch.Tensor, fakes: torch.Tensor, labels, alpha: float,
-                          mix: torch.Tensor, weight: float = 10.0, target: float = 1.0) -> torch.Tensor:
+                          mix: torch.Tensor, weight: float = 10.0, target: float = 1.0,
+                          loss_scale: float = 1.0) -> torch.Tensor:
     """weight * (|grad D(x_hat)| - target)^2 / target^2 on random blends x_hat of reals and fakes.
     mix: [N, 1, 1, 1] uniform in [0, 1], drawn by the caller from the run's seeded generator."""
     blended = torch.lerp(reals, fakes, mix).requires_grad_(True)
     scores = discriminator(blended, labels, alpha)
-    norm = _gradient_norm_squared(scores, blended).add(1e-12).sqrt()
+    norm = _gradient_norm_squared(scores, blended, loss_scale).add(1e-12).sqrt()
     return weight * ((norm - target) / target).square().mean()
 
 
@@ -42,10 +45,10 @@ def logistic_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor)
 
 
 def r1_penalty(discriminator, reals: torch.Tensor, labels, alpha: float, gamma: float,
-               interval: int) -> torch.Tensor:
+               interval: int, loss_scale: float = 1.0) -> torch.Tensor:
     reals = reals.detach().requires_grad_(True)
     scores = discriminator(reals, labels, alpha)
-    return (gamma / 2) * interval * _gradient_norm_squared(scores, reals).mean()
+    return (gamma / 2) * interval * _gradient_norm_squared(scores, reals, loss_scale).mean()
 
 
 def logistic_generator(fake_scores: torch.Tensor) -> torch.Tensor:

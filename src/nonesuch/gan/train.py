@@ -40,6 +40,7 @@ class Run:
     discriminator: torch.nn.Module
     generator_ema: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+    scalers: dict[str, torch.amp.GradScaler]  # fp16 loss scaling; disabled (a no-op) otherwise
     images_seen: int = 0
     step: int = 0
     elapsed_s: float = 0.0  # seconds spent in training steps before this process started (for the log)
@@ -102,9 +103,14 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
     adam = dict(lr=config.lr, betas=tuple(config.betas), eps=1e-8, foreach=True)
     optimizers = {"G": torch.optim.Adam(generator.parameters(), **adam),
                   "D": torch.optim.Adam(discriminator.parameters(), **adam)}
+    fp16 = amp_dtype(config.amp, placement.device) == torch.float16
+    # init_scale 2**10, not 2**16: the penalty's double backward overflows fp16 at large scales, and each
+    # overflow costs a skipped step while the scaler backs off.
+    scalers = {name: torch.amp.GradScaler(placement.device.type, init_scale=2.0 ** 10, enabled=fp16)
+               for name in optimizers}
     labels = dataset.label_indices() if config.conditional else None
     images = TrainingImages(dataset, config.resolution, labels, config.seed)
-    return Run(config, placement, images, generator, discriminator, generator_ema, optimizers)
+    return Run(config, placement, images, generator, discriminator, generator_ema, optimizers, scalers)
 
 
 def _resume(run: Run) -> None:
@@ -119,6 +125,9 @@ def _resume(run: Run) -> None:
     except checkpoint.CheckpointError as e:
         raise TrainError(str(e)) from e
     run.images_seen, run.step, run.elapsed_s = state["images_seen"], state["step"], state["elapsed_s"]
+    for name, scaler_state in state.get("loss_scalers", {}).items():
+        if run.scalers[name].is_enabled():
+            run.scalers[name].load_state_dict(scaler_state)
     if run.placement.is_main:
         _truncate_log(run.dir / "log.jsonl", run.images_seen)
 
@@ -150,8 +159,8 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
 
     "auto" is bf16 on CUDA, and on CPUs whose oneDNN has bf16 kernels (AVX512-BF16 / AMX), where
     convolutions run ~1.9x faster than fp32. Weights, Adam and the EMA stay fp32 either way, and
-    bf16 needs no loss scaling. fp16 is for older GPUs; its small range can overflow the gradient
-    penalty, so prefer bf16 where the hardware has it.
+    bf16 needs no loss scaling. fp16 (older GPUs) gets a GradScaler per network, applied inside
+    the gradient penalty too, and saved in checkpoints so a resume continues with the same scale.
     """
     if amp == "off":
         return None
@@ -176,11 +185,14 @@ def _latents(run: Run, count: int, random: torch.Generator) -> torch.Tensor:
 
 
 def _apply(run: Run, name: str, module: torch.nn.Module, loss: torch.Tensor) -> None:
-    optimizer = run.optimizers[name]
+    optimizer, scaler = run.optimizers[name], run.scalers[name]
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
+    # Averaging the still-scaled gradients spreads an overflow on any process to all of them, so
+    # every process skips the same steps and the weights stay identical.
     distributed.average_gradients(module, run.placement)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
 
 
 def _penalty_due(run: Run) -> bool:
@@ -195,6 +207,7 @@ def discriminator_step(run: Run, stage: Stage, reals, fakes, labels, random: tor
     fakes = fakes.detach().float()
     D.requires_grad_(True)
     zero = torch.zeros((), device=reals.device)
+    loss_scale = run.scalers["D"].get_scale() if run.scalers["D"].is_enabled() else 1.0
     with _autocast(run):
         # One D call on [reals; fakes]: twice the batch per kernel is cheaper on CPU than two calls.
         scores = D(torch.cat([reals, fakes]), None if labels is None else torch.cat([labels, labels]), stage.alpha)
@@ -203,11 +216,11 @@ def discriminator_step(run: Run, stage: Stage, reals, fakes, labels, random: tor
             loss = losses.wgan_discriminator(real_scores, fake_scores, c.drift)
             mix = torch.rand(len(reals), 1, 1, 1, generator=random).to(reals.device)
             penalty = (losses.wgan_gradient_penalty(D, reals, fakes, labels, stage.alpha, mix,
-                                                    c.gp_weight * c.gp_interval)
+                                                    c.gp_weight * c.gp_interval, loss_scale=loss_scale)
                        if _penalty_due(run) else zero)
         else:
             loss = losses.logistic_discriminator(real_scores, fake_scores)
-            penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval)
+            penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval, loss_scale)
                        if _penalty_due(run) else zero)
     _apply(run, "D", D, loss + penalty)
     return {"loss_d": loss.detach(), "penalty": penalty.detach()}
@@ -271,7 +284,9 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
         log.write(json.dumps(record) + "\n")
     checkpoint.save_checkpoint(run.dir, run.generator, run.discriminator, run.generator_ema, run.optimizers,
                                {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
-                                "stage": _stage_dict(stage), "seed": c.seed}, c.keep_checkpoints)
+                                "stage": _stage_dict(stage), "seed": c.seed,
+                                "loss_scalers": {k: v.state_dict() for k, v in run.scalers.items() if v.is_enabled()}},
+                               c.keep_checkpoints)
     return record
 
 
