@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from nonesuch.gan.presets import Architecture, architecture
+from nonesuch.gan.presets import PRESETS, Architecture, architecture
 from nonesuch.gan.schedule import Schedule
 
 LOSSES = ("wgan-gp", "ns-r1")
@@ -106,8 +106,8 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
     if not config_path.is_file():
         if resume:
             raise TrainError(f"{config_path}: nothing to resume (no config.json); drop --resume to start a run")
-        if options.get("preset", "cpu") not in _preset_names():
-            raise TrainError(f"unknown --preset {options['preset']!r}; choose one of {', '.join(_preset_names())}")
+        if options.get("preset", "cpu") not in PRESETS:
+            raise TrainError(f"unknown --preset {options['preset']!r}; choose one of {', '.join(PRESETS)}")
         preset = architecture(options.get("preset", "cpu"))
         options.setdefault("kimg", preset.kimg)
         config = TrainConfig(dataset=str(Path(dataset).resolve()), out=str(out), **options)
@@ -126,7 +126,3 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
                              f"{key}={getattr(saved, key)!r}; use another --out for a new run")
     return replace(saved, out=str(out), **{k: v for k, v in options.items() if k in CHANGEABLE_ON_RESUME})
 
-
-def _preset_names() -> list[str]:
-    from nonesuch.gan.presets import PRESETS
-    return list(PRESETS)
