@@ -30,7 +30,7 @@ def train_command(
     attention: list[int] = typer.Option(None, "--attention", help="Self-attention at this resolution (repeatable)."),
     conditional: bool = typer.Option(None, "--conditional/--unconditional", help="Condition on the dataset's labels."),
     loss: str = typer.Option(None, "--loss", help="wgan-gp (default, the paper's) or ns-r1."),
-    kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation."),
+    kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation (default: the preset's; cpu 30, paper 600)."),
     batch: int = typer.Option(None, "--batch", help="Minibatch size (default 16)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 0.001)."),
     gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (default 4; 1 = the paper)."),
