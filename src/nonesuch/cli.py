@@ -25,6 +25,23 @@ for stage in (data_commands, curate_commands, gan_commands, metrics_commands,
               generate_commands, provenance_commands, web_commands):
     stage.register(app)
 
+
+@app.command("demo")
+def demo_command(
+    out: str = typer.Option("demo-out", "--out", help="Folder for the dataset, images and site."),
+    count: int = typer.Option(1000, "--count", help="Images to generate and publish."),
+    train_minutes: float = typer.Option(0.0, "--train-minutes",
+                                        help="Train from scratch for N minutes instead of using the shipped generator."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the site when it is built."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Render the bundled emoji, ingest them, generate with the shipped generator, publish, serve."""
+    from nonesuch.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(out=out, count=count, train_minutes=train_minutes, serve=serve,
+                        host=host, port=port))
+
 # Eager PyTorch is 1.5-1.9x faster on these machines when glibc keeps freed blocks instead of
 # returning them to the kernel. glibc reads these only at process start, hence the re-exec.
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736"}

@@ -312,9 +312,12 @@ def prepare_run(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
     return config, dataset
 
 
-def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None) -> Path:
+def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None,
+          max_seconds: float | None = None) -> Path:
     """Train (or resume) the run described by `config`; returns the run folder.
-    until_images: stop early (with a checkpoint) once this many images are seen."""
+    until_images: stop early (with a checkpoint) once this many images are seen.
+    max_seconds: stop early (with a checkpoint) after this much wall time in this call; single
+    process only, since ranks would not agree on when time is up."""
     try:
         placement = distributed.setup(config.device)
     except ValueError as e:
@@ -323,12 +326,14 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
         torch.set_num_threads(distributed.cpu_threads())
     if config.batch % (4 * placement.world_size):
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
+    if max_seconds is not None and placement.world_size > 1:
+        raise TrainError("a time limit works in a single process only; use --kimg under torchrun")
     config, dataset = prepare_run(config)
     distributed.barrier(placement)
     run = _build(config, placement, dataset)
     _resume(run)
     try:
-        _loop(run, on_snapshot, until_images)
+        _loop(run, on_snapshot, until_images, max_seconds)
     finally:
         distributed.teardown(placement)
     if placement.is_main and run.images_seen >= config.schedule.total_images:
@@ -336,15 +341,18 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
     return run.dir
 
 
-def _loop(run: Run, on_snapshot, until_images: int | None) -> None:
+def _loop(run: Run, on_snapshot, until_images: int | None, max_seconds: float | None = None) -> None:
     from nonesuch.gan.progress_line import TrainingProgress
 
     c = run.config
     total, every = c.schedule.total_images, max(int(c.snapshot_kimg * 1000), c.batch)
     stop = min(total, until_images or total)
+    deadline = time.perf_counter() + max_seconds if max_seconds is not None else float("inf")
     started_images, training_s = run.images_seen, 0.0  # img/s counts training steps, not snapshots
     with TrainingProgress(total, run.images_seen, enabled=c.progress and run.placement.is_main) as progress:
         while run.images_seen < stop:
+            if time.perf_counter() >= deadline:
+                stop = run.images_seen  # the snapshot below is the last one
             before, step_started = run.images_seen, time.perf_counter()
             stage = training_step(run)
             training_s += time.perf_counter() - step_started

@@ -1,0 +1,130 @@
+"""`nonesuch demo`: the whole pipeline on the bundled emoji, ending in "this emoji does not exist".
+
+    render OpenMoji -> ingest the smileys at 32 px -> the shipped generator (or train one for
+    N minutes) -> generate, watermark, sign and register images -> publish a static site -> serve
+
+Everything lands in one output folder (default `demo-out/`); re-running reuses what is there.
+The shipped generator was trained by `nonesuch train` on exactly the dataset this builds; see
+`nonesuch/pretrained/smileys32/TRAINING.md` for the command, time and machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from nonesuch import atomic
+from nonesuch.progress import console
+
+DEMO_GROUP = "smileys-emotion"   # homogeneous data is what a small GAN learns well
+DEMO_RESOLUTION = 32
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: str = "demo-out"
+    count: int = 1000               # images generated and published
+    train_minutes: float = 0.0      # 0: use the shipped generator; N: train from scratch for N minutes
+    serve: bool = True              # False: build everything, do not block serving (tests, CI)
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+def shipped_run() -> Path:
+    """The run folder of the pretrained generator that ships inside the package."""
+    return Path(str(resources.files("nonesuch") / "pretrained" / "smileys32"))
+
+
+def build_dataset(out: Path) -> Path:
+    """Render the OpenMoji smileys and ingest them; both steps skip work already done."""
+    from nonesuch.data import IngestConfig, ingest
+    from nonesuch.data.openmoji import render_openmoji
+
+    emoji = out / "openmoji"
+    with _step(f"render OpenMoji {DEMO_GROUP}"):
+        render_openmoji(emoji, 128, groups=[DEMO_GROUP])
+    dataset = out / f"smileys{DEMO_RESOLUTION}"
+    with _step(f"ingest {emoji / DEMO_GROUP} -> {dataset}"):
+        summary = ingest([emoji / DEMO_GROUP], dataset, IngestConfig(resolution=DEMO_RESOLUTION),
+                         show_progress=False)
+    console.print(f"  {summary.images_in_dataset} images at 4..{DEMO_RESOLUTION} px")
+    return dataset
+
+
+# The cpu preset's full schedule (30 kimg per phase, 4 -> 32 px) takes about an hour on 2 cores;
+# a shorter budget shrinks every phase alike, so the run still reaches 32 px.
+CPU_PRESET_KIMG_PER_HOUR = 30.0
+
+
+def train_for(dataset: Path, run: Path, minutes: float) -> Path:
+    """Train the CPU preset from scratch for about `minutes` (resumes if `run` exists)."""
+    from nonesuch.gan.config import resolve_config
+    from nonesuch.gan.train import train
+
+    kimg = max(0.5, CPU_PRESET_KIMG_PER_HOUR * minutes / 60)
+    config = resolve_config(dataset, run, {"preset": "cpu", "kimg": round(kimg, 2)})
+    with _step(f"train {run} for {minutes:g} min"):
+        train(config, max_seconds=minutes * 60)
+    return run
+
+
+def ensure_keys() -> None:
+    """Every demo image is signed: make the user's local signing keys once if there are none."""
+    from nonesuch.provenance.keys import default_keys, init_keys
+
+    keys = default_keys()
+    if not keys.exists():
+        init_keys(keys)
+        console.print(f"  made local signing keys in {keys.folder} (trust {keys.ca_cert} to see 'Trusted')")
+
+
+def run_demo(config: DemoConfig = DemoConfig()) -> Path:
+    """Build the demo site (and serve it unless config.serve is False). Returns the site folder."""
+    from nonesuch.web.publish import publish_run
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "demo.json", asdict(config))
+    dataset = build_dataset(out)
+    run = train_for(dataset, out / "run", config.train_minutes) if config.train_minutes else shipped_run()
+    ensure_keys()
+    site = out / "site"
+    if site.exists() and _published_count(site) != config.count:
+        shutil.rmtree(site)
+    if not site.exists():
+        with _step(f"generate, watermark, sign and publish {config.count} images"):
+            publish_run(run, site, config.count, title="This emoji does not exist")
+    console.print(f"  site: {site.resolve()} (open index.html, or any static host)")
+    if config.serve:
+        from nonesuch.web.server import ServerConfig, serve
+
+        console.print(f"[bold green]serving http://{config.host}:{config.port}[/]  (Ctrl-C stops)")
+        serve(site, ServerConfig(host=config.host, port=config.port))
+    return site
+
+
+def _published_count(site: Path) -> int | None:
+    import json
+
+    try:
+        return json.loads((site / "site.json").read_text()).get("images")
+    except (OSError, ValueError):
+        return None
+
+
+class _step:
+    """Prints what a step does and how long it took."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        console.print(f"[bold]>[/] {self.what}")
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            console.print(f"  done in {time.perf_counter() - self.started:.1f} s")
