@@ -31,9 +31,9 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, FILE_MODE)  # before the caller writes: it may chmod tighter (private keys)
     try:
         yield tmp_path
-        os.chmod(tmp_path, FILE_MODE)
         if durable:
             with open(tmp_path, "rb+") as f:
                 os.fsync(f.fileno())
