@@ -1,12 +1,14 @@
-"""One progress bar style for every long loop: description, bar, count, rate, elapsed and ETA."""
+"""The terminal output, all on stderr: one progress bar style for every long loop (description, bar,
+count, rate, elapsed and ETA) and one-line errors for every CLI verb."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
@@ -25,3 +27,17 @@ def progress_bar(description: str, total: int | None, disable: bool = False) -> 
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def print_error(message: str | Exception) -> None:
+    """One line on stderr, `error: <message>`, never wrapped (paths stay copyable and greppable)
+    and never read as rich markup (brackets in paths are printed as they are)."""
+    console.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True, highlight=False)
+
+
+def fail(message: str | Exception) -> NoReturn:
+    """print_error, then exit 1: how every CLI verb reports a user-facing error."""
+    import typer  # only the CLI fails; library code importing this module does not need typer
+
+    print_error(message)
+    raise typer.Exit(1)

@@ -7,18 +7,10 @@ from pathlib import Path
 
 import typer
 
-from nonesuch.progress import console, progress_bar
+from nonesuch.progress import console, fail, progress_bar
 
 curate_app = typer.Typer(no_args_is_help=True,
                          help="Cut a homogeneous subset out of a mixed dataset with a few hundred labels.")
-
-
-def _fail(error: Exception) -> None:
-    from rich.markup import escape
-
-    # One unwrapped line, so the file name and the advice stay together in logs.
-    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
 
 
 def _open(dataset: Path):
@@ -27,7 +19,7 @@ def _open(dataset: Path):
     try:
         return Dataset(dataset)
     except DatasetError as error:
-        _fail(error)
+        fail(error)
 
 
 @curate_app.command("embed")
@@ -50,7 +42,7 @@ def _session(dataset: Path, target: str):
     try:
         return CurationSession(_open(dataset), target)
     except CurateError as error:
-        _fail(error)
+        fail(error)
 
 
 @curate_app.command("label")
@@ -75,7 +67,7 @@ def label_command(
         try:
             counts = import_labels(_open(dataset), target, labels_from)
         except CurateError as error:
-            _fail(error)
+            fail(error)
         console.print(f"imported into target {target!r}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         return
     session = _session(dataset, target)
@@ -85,7 +77,7 @@ def label_command(
         try:
             report = label_from_dataset_labels(session, oracle, budget)
         except CurateError as error:
-            _fail(error)
+            fail(error)
         console.print(report.summary())
         console.print(f"predicted subset: {len(session.kept())} of {len(session.dataset)} images (threshold 0.5)")
         return
@@ -122,14 +114,14 @@ def apply_command(
     from nonesuch.data import DatasetError
 
     if (target is None) == (cluster is None):
-        _fail(ValueError("give exactly one of --target NAME or --cluster N"))
+        fail("give exactly one of --target NAME or --cluster N")
     try:
         if cluster is not None:
             subset = apply_cluster(_open(dataset), cluster, out, k)
         else:
             subset = apply_classifier(_session(dataset, target), out, threshold)
     except (CurateError, DatasetError) as error:
-        _fail(error)
+        fail(error)
     console.print(f"{len(subset)} images written to {out}; look at {out / 'curation'}/*.png")
 
 
@@ -146,7 +138,7 @@ def clusters_command(dataset: Path = typer.Argument(..., help="Dataset folder.")
     try:
         clusters = find_clusters(load_embeddings(ds).features, ClusterConfig(k=k))
     except CurateError as error:
-        _fail(error)
+        fail(error)
     save_clusters(ds, clusters)
     paths = write_cluster_grids(ds, clusters, out)
     for c, (size, path) in enumerate(zip(clusters.sizes, paths)):

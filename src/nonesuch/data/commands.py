@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from nonesuch.progress import console, progress_bar
+from nonesuch.progress import console, fail, progress_bar
+
 
 def _say(text: str) -> None:
     """One message on stderr, never wrapped: a reason or path stays on one greppable line."""
@@ -59,8 +60,7 @@ def ingest_command(
     try:
         summary = ingest(sources, out, config)
     except (DatasetError, SourceError) as e:
-        _say(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+        fail(e)
     except KeyboardInterrupt:
         _say(f"interrupted: what was done is saved in {out}; re-run the same command to resume")
         raise typer.Exit(130)
@@ -69,9 +69,8 @@ def ingest_command(
     else:
         _print_ingest_summary(summary)
     if summary.images_in_dataset == 0:
-        _say(f"[red]error:[/red] no image could be ingested from {', '.join(map(str, sources))} "
-                      f"({len(summary.rejected)} rejected); see the reasons above")
-        raise typer.Exit(1)
+        fail(f"no image could be ingested from {', '.join(map(str, sources))} "
+             f"({len(summary.rejected)} rejected); see the reasons above")
 
 
 def _print_ingest_summary(summary) -> None:
@@ -103,8 +102,7 @@ def info_command(
     try:
         info = dataset_info(dataset)
     except DatasetError as e:
-        _say(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+        fail(e)
     if as_json:
         print(json.dumps(asdict(info), indent=2))
         return
@@ -137,8 +135,7 @@ def show_command(
     try:
         path = show_grid(dataset, out, n=n, label=label, resolution=resolution)
     except DatasetError as e:
-        _say(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+        fail(e)
     _say(f"wrote {path}")
 
 

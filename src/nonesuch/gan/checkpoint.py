@@ -16,7 +16,6 @@ state: every step draws from a generator seeded by (seed, step, rank), see train
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from nonesuch.hashing import file_sha256
 
 FORMAT = "nonesuch-checkpoint/1"
 WEIGHT_FILES = ("generator_ema", "generator", "discriminator")
@@ -45,14 +46,6 @@ class LoadedGenerator:
     checkpoint_path: Path
     checkpoint_sha256: str       # hash of the generator weights file
     config: dict                 # the run's resolved config
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -103,7 +96,7 @@ def save_checkpoint(run_dir: Path, generator, discriminator, generator_ema, opti
     save_file(tensors, tmp / "optimizers.safetensors")
     files = [*(f"{n}.safetensors" for n in WEIGHT_FILES), "optimizers.safetensors"]
     state = {**state, "format": FORMAT, "optimizers": optimizer_meta,
-             "sha256": {name: _sha256(tmp / name) for name in files}}
+             "sha256": {name: file_sha256(tmp / name) for name in files}}
     (tmp / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     for name in [*files, "state.json"]:
         _fsync(tmp / name)
@@ -214,7 +207,7 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         generator=generator, latent_dim=config.arch.latent_dim, resolution=config.resolution,
         class_names=list(config.class_names) if config.conditional else [],
         run_dir=run_dir, checkpoint_path=weights,
-        checkpoint_sha256=state.get("sha256", {}).get("generator_ema.safetensors") or _sha256(weights),
+        checkpoint_sha256=state.get("sha256", {}).get("generator_ema.safetensors") or file_sha256(weights),
         config=config_dict,
     )
 

@@ -6,15 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from nonesuch.progress import console
+from nonesuch.progress import console, fail
 
-
-def fail(error: Exception) -> None:
-    """One line (never wrapped, so scripts can grep it) naming the file and the problem; exit 1."""
-    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
 
 # What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
 # when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from nonesuch.progress import console, fail
+
 
 class ImageFormat(str, Enum):
     png = "png"
@@ -33,26 +35,25 @@ def generate(
     from nonesuch.gan.checkpoint import CheckpointError
     from nonesuch.generate.folder import GenerateConfig, GenerateError, generate_to_folder
     from nonesuch.generate.sampling import parse_seeds
-    from nonesuch.progress import console
     from nonesuch.provenance.errors import ProvenanceError
 
     try:
         seed_list = parse_seeds(seeds) if seeds else list(range(count or 0))
     except ValueError as error:
-        _fail(f"--seeds: {error}")
+        fail(f"--seeds: {error}")
     if count is not None:
         seed_list = seed_list[:count]
     if not seed_list:
-        _fail("nothing to generate: give --count N or --seeds A-B")
+        fail("nothing to generate: give --count N or --seeds A-B")
     if truncation is not None and truncation <= 0:
-        _fail(f"--truncation must be > 0, got {truncation}")
+        fail(f"--truncation must be > 0, got {truncation}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
                             format=fmt.value, sign=sign)
     try:
         summary = generate_to_folder(config)
     except (CheckpointError, ProvenanceError, GenerateError) as error:
-        _fail(str(error))
+        fail(error)
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.written} images written to {summary.out} ({rate:.1f}/s), "
                   f"{summary.skipped} already there", soft_wrap=True)
@@ -73,7 +74,6 @@ def interpolate(
     from nonesuch.gan.checkpoint import CheckpointError
     from nonesuch.generate.interpolate import WalkConfig, write_walk
     from nonesuch.generate.sampling import parse_seeds
-    from nonesuch.progress import console
     from nonesuch.provenance.errors import ProvenanceError
 
     try:
@@ -82,21 +82,8 @@ def interpolate(
                             class_name=class_name, checkpoint=checkpoint)
         path = write_walk(config)
     except (CheckpointError, ProvenanceError, ValueError) as error:
-        _fail(str(error))
+        fail(error)
     console.print(f"latent walk written to {path}", soft_wrap=True)
-
-
-def print_error(message: str) -> None:
-    """One line on stderr, never wrapped (paths stay copyable), never read as rich markup."""
-    from rich.markup import escape
-
-    from nonesuch.progress import console
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    print_error(message)
-    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from nonesuch.gan.commands import fail  # the same one-line error format as `nonesuch train`
+from nonesuch.progress import fail
 
 
 def metrics_command(

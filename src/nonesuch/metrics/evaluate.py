@@ -4,7 +4,6 @@ and never change."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -16,18 +15,11 @@ from safetensors.numpy import load_file, save_file
 
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset
+from nonesuch.hashing import file_sha256
 from nonesuch.metrics.distances import fid, kid
 from nonesuch.metrics.inception import inception_features
 
 CACHE_VERSION = 1
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def real_indices(dataset: Dataset, count: int, seed: int) -> np.ndarray:
@@ -37,7 +29,7 @@ def real_indices(dataset: Dataset, count: int, seed: int) -> np.ndarray:
 
 
 def _cache_path(dataset: Dataset, resolution: int, count: int, seed: int) -> Path:
-    key = _file_sha256(dataset.root / "pixels" / f"{resolution}.u8")[:16]
+    key = file_sha256(dataset.root / "pixels" / f"{resolution}.u8")[:16]
     name = f"inception-v{CACHE_VERSION}-{resolution}px-{count}-seed{seed}-{key}.safetensors"
     folder = dataset.root / "metrics-cache"
     if not os.access(dataset.root, os.W_OK):  # a read-only dataset: cache beside the user's other caches

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import typer
 
+from nonesuch.progress import console, fail, print_error
+
 keys_app = typer.Typer(no_args_is_help=True, help="Signing keys for C2PA manifests.")
 
 
@@ -19,14 +21,13 @@ def keys_init(
 ) -> None:
     """Make a local CA and an ES256 signing certificate in the nonesuch config folder
     ($NONESUCH_HOME, else $XDG_CONFIG_HOME/nonesuch, else ~/.config/nonesuch)."""
-    from nonesuch.progress import console
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.keys import init_keys
 
     try:
         keys = init_keys(force=force)
     except ProvenanceError as error:
-        _fail(str(error))
+        fail(error)
     console.print(f"signing keys written to {keys.folder} (private keys mode 0600)", soft_wrap=True)
     console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}",
                   soft_wrap=True)
@@ -52,13 +53,13 @@ def verify(
     try:
         trust_anchors = trust.read_bytes() if trust else None
     except OSError as error:
-        _fail(f"{trust}: cannot read trust anchors ({error.strerror})")
+        fail(f"{trust}: cannot read trust anchors ({error.strerror})")
     if trust_anchors is not None and b"BEGIN CERTIFICATE" not in trust_anchors:
-        _fail(f"{trust}: not a PEM certificate file")
+        fail(f"{trust}: not a PEM certificate file")
     try:
         registry = Registry(registry_path)
     except ProvenanceError as error:
-        _fail(str(error))
+        fail(error)
     reports, failed = [], 0
     with registry:
         for path in files:
@@ -66,7 +67,7 @@ def verify(
                 report = verify_file(path, trust_anchors, registry).to_json()
             except ProvenanceError as error:
                 failed += 1
-                print_error(str(error))
+                print_error(error)
                 report = {"path": str(path), "error": str(error), "verdict": "unreadable"}
             reports.append(report)
             if not as_json and "error" not in report:
@@ -97,19 +98,6 @@ def _describe(report: dict, trusted_given: bool) -> str:
                           + ("" if registry.get("same_file") else " (a copy, not the original file)"))
     return (f"{report['path']}: {report['verdict']}\n  c2pa:      {c2pa_line}\n"
             f"  xmp:       {xmp_line}\n  watermark: {mark_line}\n  registry:  {registry_line}")
-
-
-def print_error(message: str) -> None:
-    """One line on stderr, never wrapped (paths stay copyable), never read as rich markup."""
-    from rich.markup import escape
-
-    from nonesuch.progress import console
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    print_error(message)
-    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,11 +3,13 @@ Heavy imports (FastAPI, uvicorn, torch) stay inside the verbs so `nonesuch --hel
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import typer
 
-from nonesuch.progress import console
+from nonesuch.progress import console, fail
 
 DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
 PAGE_BUDGET = 50 * 1024                        # bytes a visitor loads besides the image
@@ -27,20 +29,12 @@ def publish_command(
     from nonesuch.web.publish import PublishError, publish_run, publish_site
     from nonesuch.web.server import is_run
 
-    try:
+    with _user_errors(PublishError, source):
         if is_run(source):
             summary = publish_run(source, out, count, title=title, truncation=truncation,
                                   size=size, format=fmt)
         else:
             summary = publish_site(source, out, title=title)
-    except PublishError as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-        raise typer.Exit(1)
-    except Exception as error:
-        if not _is_generator_error(error):
-            raise
-        console.print(f"[red]error:[/red] {source}: {error}", soft_wrap=True)
-        raise typer.Exit(1)
     for line in summary.skipped:
         console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
     console.print(f"{summary.images} images published to {summary.site} "
@@ -75,18 +69,24 @@ def serve_command(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
         live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation,
                         pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
-    try:
+    with _user_errors(ServeError, target):
         app = create_app(target, config)
-    except ServeError as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-        raise typer.Exit(1)
+    console.print(f"serving {target} at http://{host}:{port}/  (Ctrl-C stops)", soft_wrap=True)
+    run_app(app, config)
+
+
+@contextmanager
+def _user_errors(own: type[Exception], where: Path) -> Iterator[None]:
+    """One `error:` line and exit 1 for what the user can fix: the verb's own errors, and the
+    generate stage's about WHERE (a bad run or checkpoint, missing keys); anything else propagates."""
+    try:
+        yield
+    except own as error:
+        fail(error)
     except Exception as error:
         if not _is_generator_error(error):
             raise
-        console.print(f"[red]error:[/red] {target}: {error}", soft_wrap=True)
-        raise typer.Exit(1)
-    console.print(f"serving {target} at http://{host}:{port}/  (Ctrl-C stops)", soft_wrap=True)
-    run_app(app, config)
+        fail(f"{where}: {error}")
 
 
 def _is_generator_error(error: Exception) -> bool:
