@@ -55,10 +55,13 @@ def test_slerp_ends_on_its_keyframes_and_keeps_norms():
 def test_same_seed_same_image_on_any_batch_size(conditional_run, nonesuch_home):
     from nonesuch.generate.pipeline import Producer
 
+    seeds = list(range(100, 120))  # 20 seeds: crosses a generator-batch boundary
     with Producer(conditional_run, sign=False, register=False, size=64) as producer:
-        together = producer.pixels([4, 1, 7, 2])
-        alone = producer.pixels([7])
-    assert np.array_equal(together[2], alone[0])
+        together = producer.pixels(seeds)
+        backwards = producer.pixels(seeds[::-1])
+        alone = producer.pixels([seeds[17]])
+    assert np.array_equal(together[17], alone[0])
+    assert np.array_equal(together, backwards[::-1])
 
 
 def test_generate_writes_signed_marked_images_and_resumes(conditional_run, nonesuch_home, tmp_path):

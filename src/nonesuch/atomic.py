@@ -47,5 +47,5 @@ def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) ->
         tmp.write_bytes(data)
 
 
-def write_json(target: str | os.PathLike, obj) -> None:
-    write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+def write_json(target: str | os.PathLike, obj, durable: bool = True) -> None:
+    write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable)

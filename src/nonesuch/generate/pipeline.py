@@ -38,7 +38,8 @@ from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry, watermark_id_for
 from nonesuch.provenance.xmp import FORMATS, XmpFields, encode_image, xmp_packet
 
-BATCH_SIZE = 32
+BATCH_SIZE = 32          # seeds per pipeline batch (one registry transaction)
+GENERATOR_BATCH = 16     # latents per generator call, always this many (see _generate_fixed_shape)
 
 
 @dataclass
@@ -121,13 +122,26 @@ class Producer:
         classes = [self._class_of(seed) for seed in seeds]
         labels = None if classes[0] is None else torch.tensor(classes, dtype=torch.int64)  # [N]
         with torch.inference_mode():
-            # One latent per call: a CPU kernel may sum in a different order for another batch
-            # shape (measured: half of all seeds off by one grey level between batch 1 and 32),
-            # and "same seed, same image" should hold to the bit. On CPU it costs nothing
-            # measurable: these convolutions are per-image work either way.
-            images = torch.cat([self.loaded.generator(z[i:i + 1], None if labels is None else labels[i:i + 1])
-                                for i in range(len(seeds))])                   # [N, 3, R, R]
+            images = torch.cat([self._generate_fixed_shape(z[i:i + GENERATOR_BATCH],
+                                                           None if labels is None else labels[i:i + GENERATOR_BATCH])
+                                for i in range(0, len(seeds), GENERATOR_BATCH)])  # [N, 3, R, R]
         return resize_lanczos(to_uint8(images), self.size)
+
+    def _generate_fixed_shape(self, z, labels):
+        """G on exactly GENERATOR_BATCH latents, padding a short batch with zeros.
+
+        A CPU kernel may sum in a different order for another batch shape (measured: half of all
+        seeds off by one grey level between batch 1 and 32), and "same seed, same image" should
+        hold to the bit. With one fixed shape every image is computed the same way wherever it
+        sits in the batch (tested), and batching is ~1.4x faster than one latent per call."""
+        import torch
+
+        count = len(z)
+        if count < GENERATOR_BATCH:
+            z = torch.cat([z, z.new_zeros(GENERATOR_BATCH - count, z.shape[1])])
+            if labels is not None:
+                labels = torch.cat([labels, labels.new_zeros(GENERATOR_BATCH - count)])
+        return self.loaded.generator(z, labels)[:count]
 
     def _class_of(self, seed: int) -> int | None:
         """The class index for `seed`: --class if given; for a conditional run without --class,
