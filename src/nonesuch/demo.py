@@ -92,8 +92,8 @@ def run_demo(config: DemoConfig = DemoConfig()) -> Path:
     run = train_for(dataset, out / "run", config.train_minutes) if config.train_minutes else shipped_run()
     ensure_keys()
     site = out / "site"
-    if site.exists() and _published_count(site) != config.count:
-        shutil.rmtree(site)
+    if site.exists() and _published_from(site) != (str(run), config.count):
+        shutil.rmtree(site)  # made from another generator or count: rebuild rather than mix
     if not site.exists():
         with _step(f"generate, watermark, sign and publish {config.count} images"):
             publish_run(run, site, config.count, title="This emoji does not exist")
@@ -106,12 +106,14 @@ def run_demo(config: DemoConfig = DemoConfig()) -> Path:
     return site
 
 
-def _published_count(site: Path) -> int | None:
+def _published_from(site: Path) -> tuple[str, int] | None:
+    """(run, image count) recorded in a published site's site.json."""
     import json
 
     try:
-        return json.loads((site / "site.json").read_text()).get("images")
-    except (OSError, ValueError):
+        published = json.loads((site / "site.json").read_text())
+        return published["config"]["run"], published["images"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
