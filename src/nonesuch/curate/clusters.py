@@ -70,11 +70,15 @@ def nearest_neighbours(reduced: np.ndarray, k: int = 10) -> np.ndarray:
     return neighbours[:, 1:]                                   # column 0 is the image itself
 
 
-def find_clusters(features: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clusters:
-    """k-means on the reduced embeddings; clusters renumbered by size, largest = 0."""
+def find_clusters(features: np.ndarray, config: ClusterConfig = ClusterConfig(),
+                  reduced: np.ndarray | None = None) -> Clusters:
+    """k-means on the reduced embeddings; clusters renumbered by size, largest = 0.
+    reduced: reduce_features(features, config.pca_dims, config.seed) if the caller has it already
+    (the PCA is the costly part, and a session clusters twice and searches neighbours too)."""
     from sklearn.cluster import KMeans
 
-    reduced = reduce_features(features, config.pca_dims, config.seed)
+    if reduced is None:
+        reduced = reduce_features(features, config.pca_dims, config.seed)
     k = min(config.k, len(reduced))
     raw = KMeans(k, n_init=3, random_state=config.seed).fit_predict(reduced)
     order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")

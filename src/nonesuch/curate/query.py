@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from nonesuch.curate.clusters import ClusterConfig, Clusters, find_clusters
+from nonesuch.curate.clusters import ClusterConfig, Clusters, find_clusters, reduce_features
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,14 @@ class Query:
 class QueryStrategy:
     """Holds the clusters of one dataset's embeddings; `next()` is cheap, call it after every label."""
 
-    def __init__(self, features: np.ndarray, config: QueryConfig = QueryConfig()):
+    def __init__(self, features: np.ndarray, config: QueryConfig = QueryConfig(),
+                 reduced: np.ndarray | None = None):
+        """reduced: the features' PCA (see clusters.reduce_features), computed here if not given."""
         self.config = config
-        self.clusters: Clusters = find_clusters(features, config.clusters)
-        self.fine: Clusters = find_clusters(features, replace(config.clusters, k=config.fine_clusters))
+        if reduced is None:
+            reduced = reduce_features(features, config.clusters.pca_dims, config.clusters.seed)
+        self.clusters: Clusters = find_clusters(features, config.clusters, reduced)
+        self.fine: Clusters = find_clusters(features, replace(config.clusters, k=config.fine_clusters), reduced)
 
     def next(self, labelled: dict[int, str], probability: np.ndarray | None, n: int = 10,
              exclude: set[int] = frozenset()) -> list[Query]:

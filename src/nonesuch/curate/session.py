@@ -39,6 +39,7 @@ class CurationSession:
         self.store = LabelStore(dataset.root)
         self._strategy: QueryStrategy | None = None             # k-means takes a moment: built on first query
         self._neighbours: np.ndarray | None = None
+        self._reduced: np.ndarray | None = None
         self._prediction: Prediction | None = None
         self._report: FitReport | None = None                   # cross-validation, redone after a change
         self.lock = threading.RLock()                           # the page serves requests from threads
@@ -47,13 +48,21 @@ class CurationSession:
     def neighbours(self) -> np.ndarray:
         """[N, 10] each image's nearest look-alikes in the embedding (computed once)."""
         if self._neighbours is None:
-            self._neighbours = nearest_neighbours(reduce_features(self.embeddings.features, 64))
+            self._neighbours = nearest_neighbours(self.reduced)
         return self._neighbours
+
+    @property
+    def reduced(self) -> np.ndarray:
+        """[N, 64] PCA of the embeddings, computed once for the clusters and the neighbours."""
+        if self._reduced is None:
+            clusters = self.query_config.clusters
+            self._reduced = reduce_features(self.embeddings.features, clusters.pca_dims, clusters.seed)
+        return self._reduced
 
     @property
     def strategy(self) -> QueryStrategy:
         if self._strategy is None:
-            self._strategy = QueryStrategy(self.embeddings.features, self.query_config)
+            self._strategy = QueryStrategy(self.embeddings.features, self.query_config, self.reduced)
         return self._strategy
 
     def label(self, idx: int, label: str) -> None:
