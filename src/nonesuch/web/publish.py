@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from nonesuch import atomic
 from nonesuch.progress import progress_bar
 
 SITE_FORMAT = "nonesuch-site/1"
@@ -117,8 +119,9 @@ def _publish(config: PublishConfig, source: Path, out: Path) -> SiteSummary:
                                + (f"; skipped {len(skipped)}: {skipped[0]}" if skipped else ""))
         _write_index(images, config, staging)
         page_bytes = page_weight(staging, images[0].id)
-        _write_json(staging / "site.json", {"format": SITE_FORMAT, "config": asdict(config),
-                                            "images": len(images), "page_bytes": page_bytes})
+        atomic.write_json(staging / "site.json", {"format": SITE_FORMAT, "config": asdict(config),
+                                                  "images": len(images), "page_bytes": page_bytes},
+                          durable=False)  # the staging folder is renamed into place whole
         _swap_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -183,7 +186,7 @@ def _copy_images(paths: list[Path], site: Path) -> tuple[list[PublishedImage], l
 
 def _copy_one(path: Path, site: Path) -> PublishedImage:
     data = path.read_bytes()
-    with Image.open(path) as im:          # reads the header only
+    with Image.open(io.BytesIO(data)) as im:   # the header of the bytes already read
         width, height, fmt = im.width, im.height, im.format
     if fmt not in EXTENSION_BY_FORMAT:
         raise ValueError(f"format {fmt} is not one browsers show everywhere")
@@ -220,11 +223,7 @@ def _write_index(images: list[PublishedImage], config: PublishConfig, site: Path
     names = [image.file.removeprefix("img/") for image in images]
     (site / "images.js").write_text(site_script({"mode": "static", "title": config.title,
                                                  "images": names}))
-    _write_json(site / "images.json", [asdict(image) for image in images])
-
-
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_json(site / "images.json", [asdict(image) for image in images], durable=False)
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
