@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -166,9 +166,6 @@ class Dataset:
     def rejected(self) -> list[tuple[str, str, str]]:
         return self.db.execute("SELECT source, member, reason FROM rejected ORDER BY rowid").fetchall()
 
-    def duplicate_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM duplicates").fetchone()[0]
-
 
 class DatasetWriter:
     """Appends images to a dataset folder, creating it if needed; safe to reopen after a crash."""
@@ -243,10 +240,6 @@ class DatasetWriter:
                 "INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?, ?)", (source, member, duplicate_of, kind)
             )
 
-    def index_of_hash(self, sha256: str) -> int | None:
-        row = self.db.execute("SELECT idx FROM images WHERE sha256 = ?", (sha256,)).fetchone()
-        return row[0] if row else None
-
     def image_hashes(self) -> list[tuple[int, str, str | None]]:
         """(idx, sha256, phash) of every image, in index order: what dedupe needs to resume."""
         return self.db.execute("SELECT idx, sha256, phash FROM images ORDER BY idx").fetchall()
@@ -278,7 +271,3 @@ def write_subset(parent: Dataset, indices: np.ndarray | list[int], out: str | Pa
         writer.append(np.asarray(pixels[chunk]), [records[i] for i in chunk])
     writer.close()
     return Dataset(out)
-
-
-def record_as_dict(record: ImageRecord) -> dict:
-    return asdict(record)
