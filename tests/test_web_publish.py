@@ -43,16 +43,21 @@ def test_page_works_from_file_urls_and_requests_nothing_external(emoji_folder, t
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
 
 
-def test_page_weight_without_the_image_stays_under_50_kb_for_1000_images(emoji_folder, tmp_path):
-    source = tmp_path / "many"
-    source.mkdir()
+def test_page_weight_without_the_image_does_not_grow_with_the_number_of_images(emoji_folder, tmp_path):
     png = next(emoji_folder.glob("*/*.png")).read_bytes()
-    for i in range(1000):     # 1,000 distinct files: the same PNG with a distinct trailing chunk
-        (source / f"{i}.png").write_bytes(png + i.to_bytes(4, "big"))
-    summary = publish_site(source, tmp_path / "site")
-    assert summary.images == 1000
-    assert summary.page_bytes == page_weight(summary.site, next((summary.site / "records").iterdir()).stem)
-    assert summary.page_bytes <= 50 * 1024, summary.page_bytes
+    weights = {}
+    for count in (10, 2000):
+        source = tmp_path / f"many{count}"
+        source.mkdir()
+        for i in range(count):   # distinct files: the same PNG with a distinct trailing chunk
+            (source / f"{i}.png").write_bytes(png + i.to_bytes(4, "big"))
+        summary = publish_site(source, tmp_path / f"site{count}")
+        assert summary.images == count
+        assert summary.page_bytes == page_weight(summary.site, 0)
+        weights[count] = summary.page_bytes
+    assert weights[2000] <= 50 * 1024, weights
+    # Only the image count's digits (and the entry's file name) differ: no per-image index.
+    assert abs(weights[2000] - weights[10]) <= 16, weights
 
 
 def test_generation_records_come_from_sidecars(emoji_folder, tmp_path):
@@ -67,7 +72,7 @@ def test_generation_records_come_from_sidecars(emoji_folder, tmp_path):
     [entry] = json.loads((site / "images.json").read_text())
     assert entry["record"] == record
     assert entry["alt"] == "An AI-generated image (class animals-nature, seed 42)"
-    assert json.dumps(record, separators=(",", ":")) in (site / "records" / f"{entry['id']}.js").read_text()
+    assert json.dumps(record, separators=(",", ":")) in (site / "records" / "0.js").read_text()
 
 
 def test_skips_what_is_not_an_image_and_names_it(emoji_folder, tmp_path):

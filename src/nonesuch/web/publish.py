@@ -4,10 +4,11 @@ A SITE is a folder:
 
     index.html            the page; the same file is served in live mode
     site.css, site.js     its look and behaviour (from nonesuch/web/static/)
-    images.js             sets window.NONESUCH_SITE: the title and the image file names (compact,
-                          so the page stays small; a script, not JSON, because fetch() of a local
-                          file fails under file://)
-    records/<id>.js       one image's generation record, loaded by the "about" panel on demand
+    images.js             sets window.NONESUCH_SITE: the title and the number of images, nothing
+                          per image, so the page weighs the same for 50 images or 500,000 (a
+                          script, not JSON, because fetch() of a local file fails under file://)
+    records/<n>.js        image n's entry (file name, size, generation record), n = 0 .. count-1:
+                          the page draws a random n and loads just that one entry
     img/<id>.<ext>        the images, byte for byte as generated (re-encoding would break their
                           C2PA signature), named by content: id = sha256(bytes)[:16]
     images.json           the full index for machines: every image with its generation record
@@ -76,7 +77,7 @@ class SiteSummary:
     site: Path
     images: int
     skipped: list[str]              # "<file>: <reason>" for every file that is not a usable image
-    page_bytes: int                 # index.html + css + js + images.js + one record: all but the image
+    page_bytes: int                 # index.html + css + js + images.js + one entry: all but the image
 
 
 def publish_site(source: str | os.PathLike, out: str | os.PathLike,
@@ -118,7 +119,7 @@ def _publish(config: PublishConfig, source: Path, out: Path) -> SiteSummary:
             raise PublishError(f"{source}: no readable images (png, jpg, webp, gif) found"
                                + (f"; skipped {len(skipped)}: {skipped[0]}" if skipped else ""))
         _write_index(images, config, staging)
-        page_bytes = page_weight(staging, images[0].id)
+        page_bytes = page_weight(staging)
         atomic.write_json(staging / "site.json", {"format": SITE_FORMAT, "config": asdict(config),
                                                   "images": len(images), "page_bytes": page_bytes},
                           durable=False)  # the staging folder is renamed into place whole
@@ -155,9 +156,10 @@ def alt_text(record: dict) -> str:
     return "An AI-generated image" + (f" ({', '.join(details)})" if details else "")
 
 
-def page_weight(site: Path, image_id: str) -> int:
-    """Bytes a visitor downloads for the page, apart from the image itself."""
-    files = ["index.html", *SHELL_FILES, "images.js", f"records/{image_id}.js"]
+def page_weight(site: Path, position: int = 0) -> int:
+    """Bytes a visitor downloads for the page, apart from the image itself (with image
+    `position`'s entry; entries differ by a few bytes)."""
+    files = ["index.html", *SHELL_FILES, "images.js", f"records/{position}.js"]
     return sum((site / f).stat().st_size for f in files)
 
 
@@ -169,7 +171,6 @@ def _check_replaceable(out: Path) -> None:
 
 def _copy_images(paths: list[Path], site: Path) -> tuple[list[PublishedImage], list[str]]:
     (site / "img").mkdir()
-    (site / "records").mkdir()
     images: dict[str, PublishedImage] = {}     # by id: the same bytes twice are one image
     skipped = []
     with progress_bar("publishing images", len(paths)) as advance:
@@ -197,8 +198,6 @@ def _copy_one(path: Path, site: Path) -> PublishedImage:
     image = PublishedImage(id=image_id, file=file, sha256=sha256, width=width, height=height,
                            bytes=len(data), alt=alt_text(record), record=record)
     (site / file).write_bytes(data)
-    (site / "records" / f"{image_id}.js").write_text(
-        f"nonesuchRecord({json.dumps(image_id)},{json.dumps(asdict(image), separators=(',', ':'))});\n")
     return image
 
 
@@ -219,10 +218,12 @@ def _write_index(images: list[PublishedImage], config: PublishConfig, site: Path
     (site / "index.html").write_text(render_index_html(config.title))
     for name in SHELL_FILES:
         (site / name).write_bytes(shell_file(name))
-    # Only "<id>.<ext>" per image (~22 bytes): 1,000 images keep the page well under 50 KB.
-    names = [image.file.removeprefix("img/") for image in images]
     (site / "images.js").write_text(site_script({"mode": "static", "title": config.title,
-                                                 "images": names}))
+                                                 "count": len(images)}))
+    (site / "records").mkdir()
+    for position, image in enumerate(images):
+        entry = json.dumps(asdict(image), separators=(",", ":"))
+        (site / "records" / f"{position}.js").write_text(f"nonesuchRecord({position},{entry});\n")
     atomic.write_json(site / "images.json", [asdict(image) for image in images], durable=False)
 
 

@@ -2,12 +2,13 @@
 // already downloaded and decoded so it appears at once. ← goes back through what was shown.
 //
 // window.NONESUCH_SITE (set by images.js) says where images come from:
-//   static: {mode: "static", images: ["<id>.<ext>", ...]}   the files under img/, and each
-//           image's record in records/<id>.js (a script, so it loads from file:// too)
+//   static: {mode: "static", count: N}   image n's entry (file under img/, size, generation
+//           record) is records/<n>.js, a script so it loads from file:// too; the page loads
+//           only the entries it shows, so its weight does not grow with the number of images
 //   live:   {mode: "live", api: "api/next"}  the server hands out a freshly generated image
 "use strict";
 (() => {
-  const site = window.NONESUCH_SITE || { mode: "static", images: [] };
+  const site = window.NONESUCH_SITE || { mode: "static", count: 0 };
   const picture = document.getElementById("picture");
   const caption = document.getElementById("caption");
   const status = document.getElementById("status");
@@ -26,27 +27,26 @@
     }
     return order;
   };
-  const order = shuffled((site.images || []).length);
+  const order = shuffled(site.count || 0);
   let drawn = 0;
 
-  const pendingRecords = new Map();   // id -> resolve, for records/<id>.js callbacks
-  window.nonesuchRecord = (id, entry) => {
-    const resolve = pendingRecords.get(id);
-    pendingRecords.delete(id);
+  const pendingEntries = new Map();   // n -> resolve, for records/<n>.js callbacks
+  window.nonesuchRecord = (n, entry) => {
+    const resolve = pendingEntries.get(n);
+    pendingEntries.delete(n);
     if (resolve) resolve(entry);
   };
-  const loadRecord = (id) => new Promise((resolve, reject) => {
-    pendingRecords.set(id, resolve);
+  const loadEntry = (n) => new Promise((resolve, reject) => {
+    pendingEntries.set(n, resolve);
     const script = document.createElement("script");
-    script.src = `records/${id}.js`;
+    script.src = `records/${n}.js`;
     script.onload = () => script.remove();
-    script.onerror = () => { script.remove(); reject(new Error(`no record for ${id}`)); };
+    script.onerror = () => { script.remove(); reject(new Error(`no entry ${n}`)); };
     document.head.append(script);
   });
 
   async function nextStaticEntry() {
-    const name = site.images[order[drawn++ % order.length]];
-    const entry = await loadRecord(name.split(".")[0]);
+    const entry = await loadEntry(order[drawn++ % order.length]);
     return { ...entry, src: entry.file };
   }
 
