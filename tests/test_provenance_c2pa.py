@@ -88,6 +88,34 @@ def test_keys_init_verb_writes_keys_under_nonesuch_home(tmp_path, monkeypatch):
     assert first.exit_code == 0, first.output
     keys = SigningKeys(tmp_path / "home" / "keys")
     assert keys.exists() and stat.S_IMODE(keys.key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys.watermark_key.stat().st_mode) == 0o600
+    watermark_key = keys.load_watermark_key()
     again = runner.invoke(app, ["keys", "init"])
     assert again.exit_code == 1 and "--force" in again.output
+    chain = keys.chain.read_bytes()
     assert runner.invoke(app, ["keys", "init", "--force"]).exit_code == 0
+    # --force replaces the certificates, never the watermark key: old marks stay readable.
+    assert keys.chain.read_bytes() != chain and keys.load_watermark_key() == watermark_key
+
+
+def test_keys_init_adds_a_watermark_key_to_an_older_keys_folder(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nonesuch.cli import app
+    from nonesuch.provenance.keys import watermark_config
+
+    monkeypatch.setenv("NONESUCH_HOME", str(tmp_path / "home"))
+    keys = init_keys()
+    keys.watermark_key.unlink()                               # as made before watermark keys
+    certificates = [p.read_bytes() for p in (keys.ca_cert, keys.ca_key, keys.chain, keys.key)]
+    with pytest.raises(ProvenanceError, match=f"{keys.watermark_key}: run `nonesuch keys init`"):
+        watermark_config(keys)
+    result = CliRunner().invoke(app, ["keys", "init"])
+    assert result.exit_code == 0 and "certificates kept" in " ".join(result.output.split())
+    assert [p.read_bytes() for p in (keys.ca_cert, keys.ca_key, keys.chain, keys.key)] == certificates
+    assert stat.S_IMODE(keys.watermark_key.stat().st_mode) == 0o600
+    assert watermark_config(keys).key_seed == keys.load_watermark_key() < 2 ** 64
+    assert init_keys(SigningKeys(tmp_path / "b")).load_watermark_key() != keys.load_watermark_key()
+    keys.watermark_key.write_text("not a key\n")
+    with pytest.raises(ProvenanceError, match="watermark.key: not a watermark key"):
+        keys.load_watermark_key()

@@ -127,3 +127,35 @@ def test_unreadable_trust_file_is_named(generated, tmp_path):
     bogus.write_text("hello")
     result = runner.invoke(app, ["verify", "--trust", str(bogus), str(generated / "0.jpg")])
     assert result.exit_code == 1 and "ca.pem: not a PEM certificate file" in result.stderr
+
+
+def test_a_mark_reads_only_under_the_key_of_the_install_that_made_it(generated, tmp_path):
+    from nonesuch.provenance.keys import SigningKeys, init_keys
+
+    other_install = init_keys(SigningKeys(tmp_path / "other-install"))
+    copy = strip_and_reencode((generated / "5.jpg").read_bytes())
+    ours = verify_bytes(copy, "5.jpg")                                 # this install's key
+    theirs = verify_bytes(copy, "5.jpg", keys=other_install)
+    assert ours.watermark["status"] == "found"
+    assert ours.watermark["watermark_id"] == json.loads((generated / "5.json").read_text())["watermark_id"]
+    assert theirs.watermark["status"] == "absent" and theirs.verdict == "unknown"
+
+
+def test_without_a_watermark_key_the_other_layers_are_still_reported(generated, tmp_path):
+    from nonesuch.provenance.keys import SigningKeys
+
+    nowhere = SigningKeys(tmp_path / "no-keys")
+    report = verify_bytes((generated / "6.jpg").read_bytes(), "6.jpg", keys=nowhere)
+    assert report.watermark["status"] == "unreadable"
+    assert f"no watermark key at {nowhere.watermark_key}: run `nonesuch keys init`" in report.watermark["reason"]
+    assert report.c2pa["status"] == "valid" and report.xmp["status"] == "present"
+    assert report.verdict == "synthetic"                               # no registry given here
+
+
+def test_the_watermark_key_is_in_no_output(generated):
+    key = default_keys().load_watermark_key()
+    spellings = [f"{key:016x}".encode(), str(key).encode(), key.to_bytes(8, "big"), key.to_bytes(8, "little")]
+    for path in generated.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s in data for s in spellings), path

@@ -11,24 +11,31 @@ import typer
 
 from nonesuch.progress import console, fail, print_error
 
-keys_app = typer.Typer(no_args_is_help=True, help="Signing keys for C2PA manifests.")
+keys_app = typer.Typer(no_args_is_help=True, help="Signing keys for C2PA manifests and the watermark key.")
 
 
 @keys_app.command("init")
 def keys_init(
-    force: bool = typer.Option(False, "--force", help="Replace existing keys (old images then "
-                               "verify only against the old ca.pem)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing certificates (old images "
+                               "then verify only against the old ca.pem). The watermark key is kept."),
 ) -> None:
-    """Make a local CA and an ES256 signing certificate in the nonesuch config folder
-    ($NONESUCH_HOME, else $XDG_CONFIG_HOME/nonesuch, else ~/.config/nonesuch)."""
+    """Make a local CA, an ES256 signing certificate and a secret watermark key in the nonesuch
+    config folder ($NONESUCH_HOME, else $XDG_CONFIG_HOME/nonesuch, else ~/.config/nonesuch).
+    A folder made before watermark keys existed gets one, its certificates untouched."""
     from nonesuch.provenance.errors import ProvenanceError
-    from nonesuch.provenance.keys import init_keys
+    from nonesuch.provenance.keys import default_keys, init_keys
 
+    had_certificates = default_keys().certificates_exist()
     try:
         keys = init_keys(force=force)
     except ProvenanceError as error:
         fail(error)
-    console.print(f"signing keys written to {keys.folder} (private keys mode 0600)", soft_wrap=True)
+    if had_certificates and not force:
+        console.print(f"watermark key added to {keys.folder} (mode 0600); certificates kept",
+                      soft_wrap=True)
+        return
+    console.print(f"signing keys and watermark key written to {keys.folder} "
+                  "(private keys mode 0600)", soft_wrap=True)
     console.print(f"to see your images as Trusted: nonesuch verify FILE --trust {keys.ca_cert}",
                   soft_wrap=True)
 
@@ -43,8 +50,8 @@ def verify(
 ) -> None:
     """Check each provenance layer of FILEs and give a one-word verdict per file.
 
-    Layers: C2PA manifest, XMP label, invisible watermark, registry. Verdicts: verified, traced,
-    synthetic, tampered, unknown. Exit status 1 if any file could not be read; the others are
+    Layers: C2PA manifest, XMP label, invisible watermark (read with this install's key; without
+    one it reads 'unreadable'), registry. Verdicts: verified, traced, synthetic, tampered, unknown. Exit status 1 if any file could not be read; the others are
     still checked."""
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.registry import Registry
@@ -87,7 +94,9 @@ def _describe(report: dict, trusted_given: bool) -> str:
         c2pa_line += f" ({', '.join(c2pa['codes'])})"
     xmp_line = xmp["status"] + (f" ({xmp.get('digital_source_type')})" if xmp["status"] == "present" else "")
     mark_line = mark["status"]
-    if mark["status"] == "found":
+    if mark["status"] == "unreadable":
+        mark_line += f" ({mark['reason']})"
+    elif mark["status"] == "found":
         mark_line += f" ID {mark['watermark_hex']} (confidence {mark['confidence']:.6f})"
     registry_line = registry["status"]
     if registry["status"] == "match":

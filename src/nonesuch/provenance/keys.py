@@ -1,10 +1,18 @@
-"""A local certificate authority and an ES256 signing certificate for C2PA manifests.
+"""This install's secrets: a local certificate authority and an ES256 signing certificate for
+C2PA manifests, and the watermark key.
 
 `init_keys()` writes, under `<nonesuch_home>/keys/`:
     ca.pem            root CA certificate (P-256). Give this to `verify --trust` to get "Trusted".
     ca.key            root CA private key (mode 0600); only needed to issue a new signing cert.
     signing-chain.pem leaf certificate + intermediate CA, the chain embedded in every manifest.
     signing.key       leaf private key (mode 0600).
+    watermark.key     a random 64-bit watermark key (mode 0600), 16 hex digits.
+
+The watermark key decides which pixels carry the mark and with which signs. With the public
+default key anyone could read every nonesuch mark and stamp one on any image; with a per-install
+secret only this install can (see `watermark_config`). It goes into no output: not the images,
+records, generate.json, XMP or the C2PA manifest. Losing it makes the marks of every image made
+so far unreadable, so `init_keys(force=True)` replaces the certificates but keeps it.
 
 The chain shape is the one that validated with c2pa-rs 0.91 (research notes, offline-assets §4):
 root CA -> intermediate CA (pathlen 0) -> leaf with KeyUsage=digitalSignature and
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +34,7 @@ from nonesuch.provenance.home import nonesuch_home
 
 CA_YEARS = 10
 LEAF_YEARS = 2
+WATERMARK_KEY_BITS = 64
 
 
 @dataclass(frozen=True)
@@ -48,15 +58,44 @@ class SigningKeys:
     def key(self) -> Path:
         return self.folder / "signing.key"
 
-    def exists(self) -> bool:
+    @property
+    def watermark_key(self) -> Path:
+        return self.folder / "watermark.key"
+
+    def certificates_exist(self) -> bool:
         return self.chain.is_file() and self.key.is_file() and self.ca_cert.is_file()
+
+    def exists(self) -> bool:
+        """The whole set: certificates and watermark key."""
+        return self.certificates_exist() and self.watermark_key.is_file()
 
     def load(self) -> tuple[bytes, bytes]:
         """(chain PEM, private key PEM); ProvenanceError naming the folder if keys are missing."""
-        if not self.exists():
-            raise ProvenanceError(f"no signing keys in {self.folder}: run `nonesuch keys init` "
-                                  "(or generate with --no-sign)")
+        if not self.certificates_exist():
+            raise ProvenanceError(f"no signing keys in {self.folder}: run `nonesuch keys init`")
         return self.chain.read_bytes(), self.key.read_bytes()
+
+    def load_watermark_key(self) -> int:
+        """The 64-bit watermark key; ProvenanceError naming the file if it is missing or bad."""
+        path = self.watermark_key
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            raise ProvenanceError(f"no watermark key at {path}: run `nonesuch keys init`") from None
+        except OSError as error:
+            raise ProvenanceError(f"{path}: cannot read the watermark key ({error.strerror})") from error
+        if len(text) != WATERMARK_KEY_BITS // 4 or not all(c in "0123456789abcdef" for c in text):
+            raise ProvenanceError(f"{path}: not a watermark key ({WATERMARK_KEY_BITS // 4} hex "
+                                  "digits expected); restore it from a backup, or move it away "
+                                  "and run `nonesuch keys init` (old marks become unreadable)")
+        return int(text, 16)
+
+
+def watermark_config(keys: SigningKeys | None = None):
+    """The watermark config of this install: the defaults with its secret key."""
+    from nonesuch.provenance.watermark import WatermarkConfig
+
+    return WatermarkConfig(key_seed=(keys or default_keys()).load_watermark_key())
 
 
 def default_keys() -> SigningKeys:
@@ -65,10 +104,10 @@ def default_keys() -> SigningKeys:
 
 def init_keys(keys: SigningKeys | None = None, force: bool = False,
               organisation: str = "nonesuch local") -> SigningKeys:
-    """Create the CA and signing certificate; refuses to overwrite existing keys unless `force`
-    (every image signed so far would stop chaining to a new CA)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+    """Create what is missing of the key set. Refuses to overwrite the certificates unless
+    `force` (every image signed so far would stop chaining to a new CA); a folder with
+    certificates but no watermark key gets one, certificates untouched. The watermark key is
+    never replaced (see the module docstring)."""
     keys = keys or default_keys()
     if keys.exists() and not force:
         raise ProvenanceError(f"signing keys already exist in {keys.folder}; "
@@ -76,6 +115,16 @@ def init_keys(keys: SigningKeys | None = None, force: bool = False,
                               "against the old ca.pem)")
     keys.folder.mkdir(parents=True, exist_ok=True)
     os.chmod(keys.folder, 0o700)
+    if not keys.watermark_key.is_file():
+        _write(keys.watermark_key, f"{secrets.randbits(WATERMARK_KEY_BITS):016x}\n".encode(), 0o600)
+    if force or not keys.certificates_exist():
+        _init_certificates(keys, organisation)
+    return keys
+
+
+def _init_certificates(keys: SigningKeys, organisation: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     root = _certificate(f"{organisation} root CA", root_key, None, root_key, role="root")
     inter = _certificate(f"{organisation} intermediate CA", inter_key, root, root_key,
@@ -85,7 +134,6 @@ def init_keys(keys: SigningKeys | None = None, force: bool = False,
     _write(keys.ca_key, _private_pem(root_key), 0o600)
     _write(keys.chain, _pem(leaf) + _pem(inter), 0o644)
     _write(keys.key, _private_pem(leaf_key), 0o600)
-    return keys
 
 
 def _certificate(common_name: str, key, issuer_cert, issuer_key, role: str):

@@ -4,7 +4,8 @@
     report.verdict          # "verified" | "traced" | "synthetic" | "tampered" | "unknown"
     report.c2pa["status"]   # "trusted" | "valid" | "invalid" | "absent"
     report.xmp["status"]    # "present" | "absent"
-    report.watermark        # {"status": "found" | "absent" | "abstain", "watermark_id", "confidence"}
+    report.watermark        # {"status": "found" | "absent" | "abstain" | "unreadable",
+                            #  "watermark_id", "confidence"}
     report.registry         # {"status": "match" | "unknown", "via": ..., "record": {...}}
 
 Verdicts, strongest evidence first:
@@ -18,6 +19,10 @@ Verdicts, strongest evidence first:
 The registry is looked up by the watermark ID first (survives re-encoding), then by the C2PA
 soft-binding ID (a valid manifest on a file whose mark was destroyed), then by the file's sha256.
 A file that cannot be decoded raises ProvenanceError naming it; the CLI reports and moves on.
+
+The watermark is read with this install's secret key (keys.py): a mark made by another install
+reads "absent", as an unmarked image does. Without a key file the watermark layer is
+"unreadable" (with the reason and the fix) and the other layers are still checked.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from nonesuch.provenance.c2pa_sign import ManifestCheck, read_manifest
 from nonesuch.provenance.errors import ProvenanceError
+from nonesuch.provenance.keys import SigningKeys, watermark_config
 from nonesuch.provenance.record import format_watermark_id
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.xmp import DIGITAL_SOURCE_TYPE, FORMATS, read_xmp, sniff_format, xmp_fields
@@ -51,17 +57,18 @@ class VerifyReport:
 
 
 def verify_file(path: str | Path, trust_anchors: bytes | None = None,
-                registry: Registry | None = None) -> VerifyReport:
+                registry: Registry | None = None, keys: SigningKeys | None = None) -> VerifyReport:
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ProvenanceError(f"{path}: cannot read ({error.strerror or error})") from error
-    return verify_bytes(data, str(path), trust_anchors, registry)
+    return verify_bytes(data, str(path), trust_anchors, registry, keys)
 
 
 def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None = None,
-                 registry: Registry | None = None) -> VerifyReport:
+                 registry: Registry | None = None, keys: SigningKeys | None = None) -> VerifyReport:
+    """keys: where the watermark key is (default: this install's keys folder)."""
     c2pa = _c2pa_layer(data, sniff_format(data), trust_anchors)
     try:
         pixels, pillow_format = _decode(data, name)
@@ -74,7 +81,7 @@ def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None
         c2pa.codes.append(f"pixels do not decode: {str(error).split(': ', 1)[-1]}")
     fmt = sniff_format(data) or pillow_format
     xmp = _xmp_layer(data)
-    watermark = _watermark_layer(pixels)
+    watermark = _watermark_layer(pixels, keys)
     sha256 = hashlib.sha256(data).hexdigest()
     registry_layer = _registry_layer(registry, watermark, c2pa, sha256)
     verdict = _verdict(c2pa, xmp, watermark, registry_layer)
@@ -129,12 +136,16 @@ def _xmp_layer(data: bytes) -> dict:
             "ai_system_version": fields.get("Iptc4xmpExt:AISystemVersionUsed")}
 
 
-def _watermark_layer(pixels: np.ndarray | None) -> dict:
+def _watermark_layer(pixels: np.ndarray | None, keys: SigningKeys | None) -> dict:
     from nonesuch.provenance import watermark
 
+    try:
+        config = watermark_config(keys)
+    except ProvenanceError as error:
+        return {"status": "unreadable", "watermark_id": None, "confidence": 0.0, "reason": str(error)}
     if pixels is None:
         return {"status": "abstain", "watermark_id": None, "confidence": 0.0}
-    result = watermark.detect(pixels)
+    result = watermark.detect(pixels, config)
     layer = {"status": result.status, "watermark_id": result.watermark_id,
              "confidence": round(float(result.confidence), 6)}
     if result.watermark_id is not None:
