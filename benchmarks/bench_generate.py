@@ -4,11 +4,14 @@ of each step.
     .venv/bin/python benchmarks/bench_generate.py [--run RUN] [--count 256] [--format jpg]
 
 Without --run it builds an untrained run of the `cpu` preset at 64 px (the preset's full size; an
-untrained network costs exactly what a trained one does). Three measurements:
+untrained network costs exactly what a trained one does). Measurements:
 1. per-step cost, one thread, steps run one after another on the same images (the shares);
-2. end to end through `generate_to_folder` (what `nonesuch generate` does), with the per-image
-   steps on a pool of 1 thread and on a pool of all cores;
-3. peak memory (ru_maxrss) of this process.
+2. end to end through `generate_to_folder` (what `nonesuch generate` does), the per-image finish
+   on threads in this process vs on worker processes, alternating (load on a shared machine
+   drifts), each with a warm pool;
+3. break-even: a fresh Producer for a few images, threads vs processes (pool start-up included),
+   which sets pipeline.PROCESS_POOL_MIN;
+4. peak memory: this process (ru_maxrss) and the sum of VmRSS over it and its workers (sampled).
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import threading
+
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def machine() -> str:
+    import torch  # here, not at the top: spawned finish workers import this script, not torch
+
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
     return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
@@ -41,6 +47,7 @@ def step_costs(producer, seeds: list[int], out: Path) -> dict[str, float]:
     import hashlib
 
     from nonesuch.atomic import write_bytes, write_json
+    from nonesuch.generate.finish import xmp_for
     from nonesuch.provenance import watermark
     from nonesuch.provenance.xmp import encode_image
 
@@ -51,13 +58,14 @@ def step_costs(producer, seeds: list[int], out: Path) -> dict[str, float]:
     costs["generate (G + resize)"] = time.perf_counter() - started
     records = [producer._record(s) for s in seeds]
     started = time.perf_counter()
-    marked = [watermark.embed(p, r.watermark_id) for p, r in zip(pixels, records)]
+    config = producer.finish_settings.watermark
+    marked = [watermark.embed(p, r.watermark_id, config=config) for p, r in zip(pixels, records)]
     costs["watermark"] = time.perf_counter() - started
     started = time.perf_counter()
-    encoded = [encode_image(m, producer.fmt, producer.xmp_for(r)) for m, r in zip(marked, records)]
+    encoded = [encode_image(m, producer.fmt, xmp_for(r)) for m, r in zip(marked, records)]
     costs["encode + XMP"] = time.perf_counter() - started
     started = time.perf_counter()
-    signed = [producer.sign(d, r) for d, r in zip(encoded, records)]
+    signed = [producer.finisher.sign(d, r) for d, r in zip(encoded, records)]
     costs["C2PA sign"] = time.perf_counter() - started
     started = time.perf_counter()
     for data, record in zip(signed, records):
@@ -73,6 +81,73 @@ def step_costs(producer, seeds: list[int], out: Path) -> dict[str, float]:
     print(f"mean file {np.mean([len(s) for s in signed]) / 1024:.1f} KB, "
           f"C2PA overhead {overhead / 1024:.1f} KB/image")
     return {k: v / n for k, v in costs.items()}
+
+
+class TreeMemory:
+    """Peak of the summed VmRSS of this process and its descendants, sampled every 50 ms.
+    RSS counts shared pages once per process, so this is an upper bound on what they use."""
+
+    def __init__(self):
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in _tree(os.getpid())))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids.extend(_tree(int(child)))
+    return pids
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def end_to_end(run: Path, out: Path, seeds: list[int], args, processes: bool) -> float:
+    """images/s through generate_to_folder with a warm Producer (pool started, G loaded)."""
+    from nonesuch.generate.folder import GenerateConfig, generate_to_folder
+    from nonesuch.generate.pipeline import Producer
+
+    shutil.rmtree(out, ignore_errors=True)
+    with Producer(run, size=args.size, fmt=args.format, processes=processes) as producer:
+        producer.produce([20_000_000 + i for i in range(8)])           # warm-up
+        config = GenerateConfig(run=str(run), out=str(out), seeds=seeds, size=args.size,
+                                format=args.format)
+        summary = generate_to_folder(config, producer=producer, show_progress=False)
+    return summary.written / summary.seconds
+
+
+def cold_seconds(run: Path, count: int, args, processes: bool) -> float:
+    """Seconds for a fresh Producer to make `count` images (model load excluded, pool start-up
+    included): where worker processes start to pay off."""
+    from nonesuch.generate.pipeline import Producer
+
+    with Producer(run, size=args.size, fmt=args.format, processes=processes) as producer:
+        started = time.perf_counter()
+        producer.produce([30_000_000 + i for i in range(count)])
+        return time.perf_counter() - started
 
 
 def trace_rate(run: Path, count: int, out: Path) -> float:
@@ -110,7 +185,6 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     os.environ["NONESUCH_HOME"] = str(scratch / "home")
-    from nonesuch.generate.folder import GenerateConfig, generate_to_folder
     from nonesuch.generate.pipeline import Producer
     from nonesuch.provenance.keys import init_keys
 
@@ -122,7 +196,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"run: {run}, {args.count} images, {args.size} px {args.format}\n")
 
-    with Producer(run, size=args.size, fmt=args.format, threads=1) as producer:
+    with Producer(run, size=args.size, fmt=args.format, threads=1, processes=False) as producer:
         producer.produce([10_000_000 + i for i in range(8)])          # warm-up
         (scratch / "steps").mkdir()
         costs = step_costs(producer, list(range(args.count)), scratch / "steps")
@@ -132,16 +206,21 @@ def main() -> None:
         print(f"{name:<24}{seconds * 1000:>10.2f}{seconds / total:>8.1%}")
     print(f"{'all steps':<24}{total * 1000:>10.2f}   -> {1 / total:.1f} images/s on one core\n")
 
-    for threads in (1, os.cpu_count() or 1, 1, os.cpu_count() or 1):       # alternate: load drifts
-        out = scratch / f"out-{threads}"
-        shutil.rmtree(out, ignore_errors=True)
-        with Producer(run, size=args.size, fmt=args.format, threads=threads) as producer:
-            producer.produce([20_000_000 + i for i in range(8)])       # warm-up
-            config = GenerateConfig(run=str(run), out=str(out), seeds=list(range(args.count)),
-                                    size=args.size, format=args.format)
-            summary = generate_to_folder(config, producer=producer, show_progress=False)
-        print(f"end to end, {threads} thread(s): {summary.written / summary.seconds:6.1f} images/s "
-              f"({summary.seconds:.2f} s for {summary.written})")
+    memory = TreeMemory()
+    rates: dict[str, list[float]] = {"threads": [], "processes": []}
+    for processes in (False, True, False, True):                      # alternate: load drifts
+        name = "processes" if processes else "threads"
+        rates[name].append(end_to_end(run, scratch / f"out-{name}", list(range(args.count)), args,
+                                      processes))
+        print(f"end to end, finish on {name:<9}: {rates[name][-1]:6.1f} images/s")
+    print(f"best of 2: threads {max(rates['threads']):.1f}, processes {max(rates['processes']):.1f} "
+          f"images/s ({max(rates['processes']) / max(rates['threads']):.2f}x)")
+    print(f"peak RSS, this process + workers (summed VmRSS): {memory.stop():.0f} MiB\n")
+
+    print(f"{'cold start, images':<20}{'threads s':>10}{'processes s':>13}")
+    for count in (8, 32, 64, 128):
+        cold = {p: cold_seconds(run, count, args, p) for p in (False, True)}
+        print(f"{count:<20}{cold[False]:>10.2f}{cold[True]:>13.2f}")
     print(f"\n{trace_rate(run, args.count, scratch / 'trace'):.1%} of {args.count} images traced "
           "to their registry row after stripping metadata + JPEG 75")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

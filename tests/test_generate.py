@@ -160,3 +160,41 @@ def _mp4_frames(path):
 def test_interpolate_refuses_unknown_extensions(conditional_run, tmp_path):
     result = runner.invoke(app, ["interpolate", str(conditional_run), "--out", str(tmp_path / "walk.avi")])
     assert result.exit_code == 1 and ".gif or .mp4" in said(result)
+
+
+def test_worker_processes_make_the_same_files_in_order_and_stop_on_close(conditional_run, nonesuch_home):
+    import multiprocessing
+
+    from nonesuch.generate.pipeline import Producer
+    from nonesuch.provenance.verify import verify_bytes
+
+    seeds = [40, 3, 17, 8, 25]
+    with Producer(conditional_run, sign=False, register=False, size=128, fmt="png",
+                  processes=False) as producer:
+        here = producer.produce(seeds)
+    producer = Producer(conditional_run, size=128, fmt="png", processes=True, threads=2)
+    with producer:
+        signed = producer.produce(seeds)
+        workers = multiprocessing.active_children()
+        assert len(workers) == 2
+        producer.finish_settings = None            # later calls must not need the settings again
+        again = producer.produce([3])
+    assert not any(w.is_alive() for w in workers)
+    assert [i.record["seed"] for i in signed] == seeds
+    assert again[0].record["watermark_id"] == signed[1].record["watermark_id"]
+    for mine, theirs in zip(here, signed):
+        assert mine.record["watermark_id"] == theirs.record["watermark_id"]
+        assert theirs.record["sha256"] == __import__("hashlib").sha256(theirs.data).hexdigest()
+    with Registry() as registry:
+        report = verify_bytes(signed[2].data, "17.png", registry=registry)
+    assert report.verdict == "verified" and report.registry["record"]["seed"] == 17
+    # The workers mark the same pixels as this process does.
+    for mine, theirs in zip(here, signed):
+        assert np.array_equal(_decoded(mine.data), _decoded(theirs.data))
+
+
+def _decoded(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))

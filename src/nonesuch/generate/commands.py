@@ -29,7 +29,8 @@ def generate(
     size: int = typer.Option(256, "--size", help="Output side in px (Lanczos from the native size)."),
     fmt: ImageFormat = typer.Option(ImageFormat.jpg, "--format"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder (default: latest)."),
-    sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest (needs `nonesuch keys init`)."),
+    sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest. Either way "
+                              "the watermark needs this install's key (`nonesuch keys init`)."),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.gan.checkpoint import CheckpointError

@@ -15,16 +15,17 @@ C2PA signature last, because it hashes the final bytes. The registry row is writ
 transaction per batch) before a batch is handed out, so every image a caller can see is
 traceable.
 
-Parallelism: the generator runs batched on half the cores (torch threads); the per-image steps
-(watermark, encode, sign) run in a thread pool, since numpy, scipy, Pillow and the c2pa library
-release the GIL for their heavy parts, and they overlap with generating the next batch.
+Parallelism: the generator runs batched in this process (torch threads); the per-image finish
+(watermark, encode, sign; finish.py) runs in worker processes, which scale with the cores where
+threads did not (the GIL), and overlaps with generating the next batch. A call for fewer than
+PROCESS_POOL_MIN images while no pool is running uses threads in this process instead: spawning
+workers (~1 s each to import numpy, scipy and c2pa) costs more than it saves on a few images.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,13 +34,16 @@ from typing import Iterator
 import numpy as np
 
 import nonesuch
+from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
 from nonesuch.provenance.errors import ProvenanceError
+from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry, watermark_id_for
-from nonesuch.provenance.xmp import FORMATS, XmpFields, encode_image, xmp_packet
+from nonesuch.provenance.xmp import FORMATS
 
 BATCH_SIZE = 32          # seeds per pipeline batch (one registry transaction)
 GENERATOR_BATCH = 16     # latents per generator call, always this many (see _generate_fixed_shape)
+PROCESS_POOL_MIN = 64    # images in one call from which worker processes pay off (bench_generate.py)
 
 
 @dataclass
@@ -56,14 +60,16 @@ class Producer:
     unknown class or format) from the constructor, before any work is done.
 
     class_name: None on a conditional run means classes take turns by seed (seed mod classes).
-    registry / keys: default to the ones in nonesuch_home(). threads: per-image workers
-    (default: all cores); the generator gets half of them.
+    registry / keys: default to the ones in nonesuch_home(). threads: cores to use (default:
+    all); the generator gets half of them as torch threads. processes: finish images in worker
+    processes: None = from the first call of PROCESS_POOL_MIN or more images on, True = always,
+    False = never (threads in this process). Close it (or use `with`) to stop the workers.
     """
 
     def __init__(self, run_dir, checkpoint=None, size: int = 256, fmt: str = "jpg",
                  truncation: float | None = None, class_name: str | None = None,
                  sign: bool = True, register: bool = True, registry: Registry | None = None,
-                 keys=None, threads: int | None = None):
+                 keys=None, threads: int | None = None, processes: bool | None = None):
         import torch
 
         from nonesuch.gan.checkpoint import load_generator
@@ -78,23 +84,27 @@ class Producer:
         self.size, self.fmt, self.truncation, self.class_name = size, fmt, truncation, class_name
         self.media_type = FORMATS[fmt]
         self.threads = threads or os.cpu_count() or 1
-        # Half the cores run the generator, the pool can use all of them. Giving torch every
-        # core as well oversubscribes: its OpenMP threads spin at barriers while the pool holds
-        # the cores, measured 2-4x slower on 2 busy cores (bench_generate.py).
+        # Half the cores run the generator; the finish can use all of them. Giving torch every
+        # core as well oversubscribes: its OpenMP threads spin at barriers while the finish
+        # holds the cores, measured 2-4x slower on 2 busy cores (bench_generate.py).
         torch.set_num_threads(max(1, self.threads // 2))
-        self.signer = None
-        if sign:
-            from nonesuch.provenance.c2pa_sign import ManifestSigner
-            self.signer = ManifestSigner(keys, version=nonesuch.__version__)
+        keys = keys or default_keys()
+        self.finish_settings = FinishSettings(
+            fmt=fmt, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
+            watermark=watermark_config(keys))                 # this install's secret key
+        self.finisher = Finisher(self.finish_settings)      # also fails early on missing keys
         self.registry = (registry or Registry()) if register else None
-        self._pool = ThreadPoolExecutor(self.threads)
+        self.processes = processes
+        self._threads = ThreadPoolExecutor(self.threads)
+        self._workers: FinishPool | None = None
 
     def produce(self, seeds: list[int]) -> list[ProducedImage]:
         return [image for batch in self.produce_batches(seeds) for image in batch]
 
     def produce_batches(self, seeds: list[int]) -> Iterator[list[ProducedImage]]:
-        """Yields finished batches in order. While the pool finishes batch k (watermark, encode,
+        """Yields finished batches in order. While the workers finish batch k (watermark, encode,
         sign), the generator already runs batch k+1, so neither kind of work waits for the other."""
+        submit = self._submitter(len(seeds))
         pending = None                            # (records, futures) of the batch being finished
         for start in range(0, len(seeds), BATCH_SIZE):
             batch = seeds[start:start + BATCH_SIZE]
@@ -102,12 +112,25 @@ class Producer:
             if pending is not None:
                 yield self._collect(*pending)
             records = [self._record(seed) for seed in batch]
-            pending = (records, [self._pool.submit(self._finish, p, r) for p, r in zip(pixels, records)])
+            pending = (records, [submit(p, r) for p, r in zip(pixels, records)])
         if pending is not None:
             yield self._collect(*pending)
 
-    def _collect(self, records: list[GenerationRecord], futures: list) -> list[ProducedImage]:
-        produced = [future.result() for future in futures]
+    def _submitter(self, count: int):
+        """Where this call's images are finished: the worker processes, or threads here."""
+        use_processes = (self.processes is True or self._workers is not None
+                         or (self.processes is None and count >= PROCESS_POOL_MIN))
+        if not use_processes:
+            return lambda pixels, record: self._threads.submit(self.finisher.finish, pixels, record)
+        if self._workers is None:
+            self._workers = FinishPool(self.finish_settings, self.threads)
+        return self._workers.submit
+
+    def _collect(self, records: list[GenerationRecord], futures: list[Future]) -> list[ProducedImage]:
+        produced = []
+        for record, future in zip(records, futures):
+            data, record.sha256 = future.result()
+            produced.append(ProducedImage(data, self.media_type, self.fmt, record.to_json()))
         if self.registry is not None:
             self.registry.add(records)            # one transaction per batch
         return produced
@@ -160,34 +183,15 @@ class Producer:
             format=self.fmt, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             watermark_id=watermark_id_for(self.loaded.checkpoint_sha256, seed, class_name,
                                           self.truncation),
-            signed=self.signer is not None, nonesuch_version=nonesuch.__version__)
-
-    def _finish(self, pixels: np.ndarray, record: GenerationRecord) -> ProducedImage:
-        """One image: watermark the pixels, encode with XMP, sign; fills in record.sha256."""
-        from nonesuch.provenance import watermark
-
-        marked = watermark.embed(pixels, record.watermark_id)                  # [H, W, 3] uint8
-        data = self.sign(encode_image(marked, self.fmt, self.xmp_for(record)), record)
-        record.sha256 = hashlib.sha256(data).hexdigest()
-        return ProducedImage(data, self.media_type, self.fmt, record.to_json())
-
-    def xmp_for(self, record: GenerationRecord) -> bytes:
-        return xmp_packet(XmpFields(
-            ai_system_version=f"{record.run} / {record.checkpoint} ({record.checkpoint_sha256[:12]})",
-            created=record.created,
-            extra={"Seed": record.seed, "WatermarkID": record.watermark_hex,
-                   "ClassName": record.class_name, "Truncation": record.truncation}))
-
-    def sign(self, data: bytes, record: GenerationRecord) -> bytes:
-        """The encoded file with its C2PA manifest (unchanged when signing is off)."""
-        if self.signer is None:
-            return data
-        return self.signer.sign(data, self.media_type, record.watermark_id,
-                                title=f"{record.seed}.{self.fmt}",
-                                generation=record.manifest_fields())
+            signed=self.finisher.signer is not None, nonesuch_version=nonesuch.__version__)
 
     def close(self) -> None:
-        self._pool.shutdown()
+        """Stops the worker processes and threads (waiting for images in progress) and closes
+        the registry. Safe to call twice."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+        self._threads.shutdown(cancel_futures=True)
         if self.registry is not None:
             self.registry.close()
 
