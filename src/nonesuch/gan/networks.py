@@ -6,6 +6,13 @@ with the upsampled output of the block below, so growing never shocks the networ
 
 Conditioning (optional): G concatenates a learned class embedding to z; D is a projection
 discriminator (Miyato & Koyama 2018): score = linear(h) + <embed(y), h>.
+
+Truncation (sampling only): G pixel-normalises z first, so shrinking z (BigGAN's truncated
+latents) changes almost nothing: the direction survives, only the length is lost. Instead G pulls
+its first features towards their mean, h = mean + psi * (h - mean), StyleGAN's trick applied
+to the 4x4 features after the input block's pixel norm: psi = 1 is the plain sample, smaller
+psi trades variety for typical images. The mean is taken over TRUNCATION_LATENTS fixed latents
+(per class on a conditional G), computed on first use and kept until the weights change.
 """
 
 from __future__ import annotations
@@ -16,6 +23,10 @@ from torch import nn
 from nonesuch.gan.layers import (EqualizedConv2d, EqualizedLinear, MinibatchStdDev, SelfAttention,
                                  downsample2x, leaky_relu, pixel_norm, upsample2x)
 from nonesuch.gan.presets import Architecture
+
+
+TRUNCATION_LATENTS = 4096     # latents whose first features are averaged (per class)
+TRUNCATION_SEED = 0x7472756E  # fixed, so the mean, and every truncated image, is reproducible
 
 
 def _levels(resolution: int) -> list[int]:
@@ -82,13 +93,20 @@ class ProgressiveGenerator(nn.Module):
         })
         self.to_rgb = nn.ModuleDict({str(r): EqualizedConv2d(arch.channels_at(r), 3, 1, gain=1.0) for r in levels})
         self.stage_resolution, self.stage_alpha = resolution, 1.0
+        self._feature_mean_cache: tuple[tuple, torch.Tensor] | None = None
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
-                resolution: int | None = None, alpha: float | None = None) -> torch.Tensor:
+                resolution: int | None = None, alpha: float | None = None,
+                truncation: float | None = None) -> torch.Tensor:
+        """truncation: psi in (0, 1]; None (or 1) samples without truncation."""
         explicit = resolution is not None
         resolution = resolution or self.stage_resolution
         alpha = self.stage_alpha if alpha is None else alpha
         x = self.input(z, labels)  # [N, C4, 4, 4]
+        if truncation is not None and truncation != 1.0:
+            if not 0.0 < truncation <= 1.0:
+                raise ValueError(f"truncation psi must be in (0, 1], got {truncation}")
+            x = torch.lerp(self.feature_mean(labels), x, truncation)  # mean + psi * (x - mean)
         previous = None
         for r in _levels(resolution)[1:]:
             previous = x
@@ -100,6 +118,30 @@ class ProgressiveGenerator(nn.Module):
         while not explicit and rgb.shape[-1] < self.resolution:
             rgb = upsample2x(rgb)
         return rgb
+
+    def feature_mean(self, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean first features, [1, C4, 4, 4] (unconditional) or [N, C4, 4, 4] for labels [N].
+        Cached; recomputed when the input block's weights change (training, load_state_dict)."""
+        parameters = list(self.input.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in parameters)   # in-place updates bump _version
+        if self._feature_mean_cache is None or self._feature_mean_cache[0] != key:
+            self._feature_mean_cache = (key, self._compute_feature_means(parameters[0].device))
+        means = self._feature_mean_cache[1]                        # [K or 1, C4, 4, 4]
+        return means if self.num_classes == 0 else means[labels]
+
+    def _compute_feature_means(self, device: torch.device) -> torch.Tensor:
+        # Ordinary tensors even when called under inference_mode: the cache outlives the call.
+        with torch.inference_mode(False), torch.no_grad():
+            z = torch.randn(TRUNCATION_LATENTS, self.latent_dim,
+                            generator=torch.Generator().manual_seed(TRUNCATION_SEED)).to(device)
+            classes = range(self.num_classes) if self.num_classes else [None]
+            means = []
+            for label in classes:
+                labels = None if label is None else torch.full((len(z),), label, dtype=torch.int64,
+                                                                device=device)
+                means.append(torch.cat([self.input(z[i:i + 512], None if labels is None else labels[i:i + 512])
+                                        for i in range(0, len(z), 512)]).mean(dim=0))
+            return torch.stack(means)                               # [K or 1, C4, 4, 4]
 
 
 class DiscriminatorBlock(nn.Module):

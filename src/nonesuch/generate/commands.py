@@ -23,8 +23,9 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Folder for <seed>.<ext> images and <seed>.json records."),
     count: Optional[int] = typer.Option(None, "--count", help="How many images (seeds 0..N-1 unless --seeds)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seed list, e.g. 0-999 or 3,5,10-20."),
-    truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncated-normal latents in "
-                                               "[-PSI, PSI] (e.g. 0.7): less variety, fewer failures."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="PSI in (0, 1]: pull the "
+                                               "generator's first features towards their mean "
+                                               "(e.g. 0.7): less variety, fewer failures."),
     class_name: Optional[str] = typer.Option(None, "--class", help="Class name (conditional runs)."),
     size: int = typer.Option(256, "--size", help="Output side in px (Lanczos from the native size)."),
     fmt: ImageFormat = typer.Option(ImageFormat.jpg, "--format"),
@@ -35,7 +36,7 @@ def generate(
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.gan.checkpoint import CheckpointError
     from nonesuch.generate.folder import GenerateConfig, GenerateError, generate_to_folder
-    from nonesuch.generate.sampling import parse_seeds
+    from nonesuch.generate.sampling import check_truncation, parse_seeds
     from nonesuch.provenance.errors import ProvenanceError
 
     try:
@@ -46,8 +47,10 @@ def generate(
         seed_list = seed_list[:count]
     if not seed_list:
         fail("nothing to generate: give --count N or --seeds A-B")
-    if truncation is not None and truncation <= 0:
-        fail(f"--truncation must be > 0, got {truncation}")
+    try:
+        check_truncation(truncation)
+    except ValueError as error:
+        fail(error)
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
                             format=fmt.value, sign=sign)
@@ -67,7 +70,7 @@ def interpolate(
     frames: int = typer.Option(24, "--frames", help="Frames between two keyframes."),
     fps: int = typer.Option(24, "--fps"),
     size: int = typer.Option(256, "--size"),
-    truncation: Optional[float] = typer.Option(None, "--truncation"),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="PSI in (0, 1], as for generate."),
     class_name: Optional[str] = typer.Option(None, "--class"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint"),
 ) -> None:

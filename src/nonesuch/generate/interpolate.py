@@ -62,27 +62,26 @@ def walk_latents(keyframes: torch.Tensor, frames_per_step: int) -> torch.Tensor:
 def write_walk(config: WalkConfig, show_progress: bool = True) -> Path:
     from nonesuch.gan.checkpoint import load_generator
     from nonesuch.generate.pipeline import class_index
-    from nonesuch.generate.sampling import latents_for_seeds, resize_lanczos, to_uint8
+    from nonesuch.generate.sampling import check_truncation, latents_for_seeds, resize_lanczos, to_uint8
 
     out = Path(config.out)
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise ValueError(f"{out}: the walk is written as .gif or .mp4, not {out.suffix or 'no extension'}")
     if len(config.seeds) < 2 or config.frames_per_step < 1:
         raise ValueError("a walk needs at least 2 seeds and 1 frame per step")
+    check_truncation(config.truncation)
     loaded = load_generator(config.run, checkpoint=config.checkpoint)
     label = class_index(loaded.class_names, config.class_name)
     if label is None and loaded.class_names:
         label = config.seeds[0] % len(loaded.class_names)   # same rule as `generate` for seed 0
-    z = walk_latents(latents_for_seeds(config.seeds, loaded.latent_dim, config.truncation),
+    z = walk_latents(latents_for_seeds(config.seeds, loaded.latent_dim),
                      config.frames_per_step)                                   # [F, D]
-    if config.truncation is not None:
-        z = z.clamp(-config.truncation, config.truncation)
     frames = []
     with progress_bar("walk", len(z), disable=not show_progress) as advance, torch.inference_mode():
         for start in range(0, len(z), BATCH_SIZE):
             batch = z[start:start + BATCH_SIZE]
             labels = None if label is None else torch.full((len(batch),), label, dtype=torch.int64)
-            frames.append(resize_lanczos(to_uint8(loaded.generator(batch, labels)), config.size))
+            frames.append(resize_lanczos(to_uint8(loaded.generator(batch, labels, truncation=config.truncation)), config.size))
             advance(len(batch))
     _write_frames(out, np.concatenate(frames), config.fps)                     # [F, S, S, 3]
     write_json(out.with_name(out.name + ".json"), asdict(config))

@@ -35,6 +35,7 @@ import numpy as np
 
 import nonesuch
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
+from nonesuch.generate.sampling import check_truncation
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
@@ -60,6 +61,7 @@ class Producer:
     unknown class or format) from the constructor, before any work is done.
 
     class_name: None on a conditional run means classes take turns by seed (seed mod classes).
+    truncation: psi in (0, 1] pulls G's first features towards their mean (networks.py); None off.
     registry / keys: default to the ones in nonesuch_home(). threads: cores to use (default:
     all); the generator gets half of them as torch threads. processes: finish images in worker
     processes: None = from the first call of PROCESS_POOL_MIN or more images on, True = always,
@@ -79,6 +81,10 @@ class Producer:
         if size < 64:
             raise ProvenanceError(f"--size {size} is too small: the watermark cannot be read "
                                   "below 64 px (use 128 or more)")
+        try:
+            check_truncation(truncation)
+        except ValueError as error:
+            raise ProvenanceError(str(error)) from None
         self.loaded = load_generator(run_dir, checkpoint=checkpoint, device="cpu")
         self.label = class_index(self.loaded.class_names, class_name)
         self.size, self.fmt, self.truncation, self.class_name = size, fmt, truncation, class_name
@@ -141,7 +147,7 @@ class Producer:
 
         from nonesuch.generate.sampling import latents_for_seeds, resize_lanczos, to_uint8
 
-        z = latents_for_seeds(seeds, self.loaded.latent_dim, self.truncation)   # [N, D]
+        z = latents_for_seeds(seeds, self.loaded.latent_dim)                    # [N, D]
         classes = [self._class_of(seed) for seed in seeds]
         labels = None if classes[0] is None else torch.tensor(classes, dtype=torch.int64)  # [N]
         with torch.inference_mode():
@@ -164,7 +170,7 @@ class Producer:
             z = torch.cat([z, z.new_zeros(GENERATOR_BATCH - count, z.shape[1])])
             if labels is not None:
                 labels = torch.cat([labels, labels.new_zeros(GENERATOR_BATCH - count)])
-        return self.loaded.generator(z, labels)[:count]
+        return self.loaded.generator(z, labels, truncation=self.truncation)[:count]
 
     def _class_of(self, seed: int) -> int | None:
         """The class index for `seed`: --class if given; for a conditional run without --class,
