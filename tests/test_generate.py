@@ -150,7 +150,8 @@ def test_missing_keys_and_broken_runs_are_named(conditional_run, tmp_path, monke
 
 
 @pytest.mark.parametrize("name", ["walk.gif", "walk.mp4"])
-def test_interpolate_writes_a_looping_walk(conditional_run, tmp_path, name):
+def test_interpolate_writes_a_looping_walk_that_says_it_is_ai_generated(conditional_run, nonesuch_home,
+                                                                        tmp_path, name):
     import imageio.v3 as iio
 
     out = tmp_path / name
@@ -159,7 +160,46 @@ def test_interpolate_writes_a_looping_walk(conditional_run, tmp_path, name):
     assert result.exit_code == 0, result.output
     frames = iio.imread(out, index=None) if name.endswith(".gif") else _mp4_frames(out)
     assert len(frames) == 12 and frames[0].shape[:2] == (64, 64)
-    assert json.loads(out.with_name(name + ".json").read_text())["seeds"] == [0, 1, 2]
+    saved = json.loads(out.with_name(name + ".json").read_text())
+    assert saved["seeds"] == [0, 1, 2] and saved["record"]["walk_seeds"] == "0,1,2"
+    label = _container_comment(out)
+    assert "AI-generated" in label and "trainedAlgorithmicMedia" in label
+    assert saved["record"]["watermark_hex"] in label
+
+
+def test_a_frame_pulled_from_a_walk_gif_traces_back_to_the_walk(conditional_run, nonesuch_home, tmp_path):
+    import imageio.v3 as iio
+
+    from nonesuch.provenance.verify import verify_bytes
+
+    out = tmp_path / "walk.gif"
+    result = runner.invoke(app, ["interpolate", str(conditional_run), "--out", str(out),
+                                 "--seeds", "4,9,2", "--frames", "3", "--size", "256"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "walk.gif.json").read_text())["record"]
+    frame = iio.imread(out, index=5)[..., :3]                        # a frame between keyframes
+    buffer = __import__("io").BytesIO()
+    iio.imwrite(buffer, frame, extension=".png")
+    with Registry() as registry:
+        report = verify_bytes(buffer.getvalue(), "frame.png", registry=registry)
+        assert registry.lookup_sha256(record["sha256"])["walk_seeds"] == "4,9,2"
+    assert report.watermark["status"] == "found"
+    assert report.watermark["watermark_id"] == record["watermark_id"]
+    assert report.registry["record"]["walk_seeds"] == "4,9,2" and report.verdict == "traced"
+
+
+def _container_comment(path) -> str:
+    """The GIF comment extension, or the MP4 comment tag (through the wheel's ffmpeg)."""
+    import subprocess
+
+    import imageio_ffmpeg
+    from PIL import Image
+
+    if path.suffix == ".gif":
+        return Image.open(path).info["comment"].decode()
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(path), "-f", "ffmetadata", "-"],
+                           capture_output=True, text=True, check=True)
+    return next(line for line in probe.stdout.splitlines() if line.startswith("comment="))
 
 
 def _mp4_frames(path):

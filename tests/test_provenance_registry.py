@@ -4,7 +4,7 @@ import pytest
 
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.record import GenerationRecord
-from nonesuch.provenance.registry import Registry, watermark_id_for
+from nonesuch.provenance.registry import Registry, walk_watermark_id_for, watermark_id_for
 
 def record(seed, checkpoint="ab" * 32, sha256="f" * 64, **changes):
     fields = dict(run="run", checkpoint="000001", checkpoint_sha256=checkpoint, seed=seed,
@@ -45,3 +45,25 @@ def test_a_file_that_is_not_a_registry_is_named(tmp_path):
     bogus.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ProvenanceError, match="r.sqlite"):
         Registry(bogus)
+
+
+def test_a_registry_from_before_walks_gets_the_walk_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:                      # the schema before walks were marked
+        db.execute("CREATE TABLE images (watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, "
+                   "checkpoint TEXT NOT NULL, checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, "
+                   "class_name TEXT, truncation REAL, size INTEGER, format TEXT, sha256 TEXT, "
+                   "created TEXT NOT NULL)")
+        db.execute("INSERT INTO images VALUES (7, 'run', '000001', 'ab', 1, NULL, NULL, 256, 'jpg', "
+                   "'f', '2026-01-01')")
+    db.close()
+    with Registry(path) as registry:
+        assert registry.lookup(7)["walk_seeds"] is None
+        walk = record(0, format="gif", walk_seeds="0,3,5",
+                      watermark_id=walk_watermark_id_for("ab" * 32, "0,3,5", 24, None, None))
+        registry.add([walk])
+        assert registry.lookup(walk.watermark_id)["walk_seeds"] == "0,3,5"
+    assert walk.watermark_id not in (record(0).watermark_id,
+                                     walk_watermark_id_for("ab" * 32, "0,3,5", 12, None, None))

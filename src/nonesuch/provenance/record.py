@@ -25,6 +25,7 @@ class GenerationRecord:
     sha256: str = ""              # of the final file bytes; filled in after signing
     signed: bool = False
     nonesuch_version: str = ""
+    walk_seeds: str | None = None  # a latent walk's keyframes ("0,3,5"); seed is the first
 
     @property
     def watermark_hex(self) -> str:

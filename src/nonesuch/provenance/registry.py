@@ -11,6 +11,10 @@ same IDs for the same seeds, so resuming never allocates a second ID for an imag
 processes generating at once need no coordination. A row is keyed by the ID; making the same
 image again (another size or format) updates its file hash and time. Two different images mapping
 to one ID (chance ~N^2/2^49: 2e-6 for 10^4 images) is detected and refused, never overwritten.
+
+A latent walk (`nonesuch interpolate`) is one row too: every frame carries the walk's one ID
+(`walk_watermark_id_for`), `seed` is its first keyframe and `walk_seeds` lists them all ("0,3,5";
+NULL for a single image). Registries made before walks were marked get the column added.
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.watermark import ID_BITS
 
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
-            "truncation", "size", "format", "sha256", "created")
+            "truncation", "size", "format", "sha256", "created", "walk_seeds")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
-_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation")
+_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,
-    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL);
+    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT);
 CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 """
 
@@ -41,7 +45,17 @@ CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 def watermark_id_for(checkpoint_sha256: str, seed: int, class_name: str | None,
                      truncation: float | None) -> int:
     """48-bit ID from the image's identity; the same image always gets the same ID."""
-    key = f"{checkpoint_sha256}|{seed}|{class_name or ''}|{'' if truncation is None else repr(float(truncation))}"
+    return _id_of(checkpoint_sha256, str(seed), class_name, truncation)
+
+
+def walk_watermark_id_for(checkpoint_sha256: str, walk_seeds: str, frames_per_step: int,
+                          class_name: str | None, truncation: float | None) -> int:
+    """48-bit ID of a latent walk: its keyframes and frame count fix every frame."""
+    return _id_of(checkpoint_sha256, f"walk {walk_seeds} x{frames_per_step}", class_name, truncation)
+
+
+def _id_of(checkpoint_sha256: str, what: str, class_name: str | None, truncation: float | None) -> int:
+    key = f"{checkpoint_sha256}|{what}|{class_name or ''}|{'' if truncation is None else repr(float(truncation))}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:ID_BITS // 8], "big")
 
 
@@ -58,6 +72,9 @@ class Registry:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
+            if "walk_seeds" not in columns:                 # a registry from before walks were marked
+                self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
         except sqlite3.DatabaseError as error:
             raise ProvenanceError(f"{self.path}: not a nonesuch registry ({error}); "
                                   "move it away or set NONESUCH_HOME") from error
