@@ -72,12 +72,10 @@ def test_strength_trades_quality_for_robustness(real_images):
 
 
 # Mean payload bit accuracy (the 64 ID + CRC bits as decoded) each attack must keep on these
-# 8 images, and how many IDs must come back exactly. Brightness +20 is the one attack under the
-# issue's 0.99: it clips white backgrounds and yellow fills to 255, erasing the mark there, so
-# mostly-white emoji lose it; the floor is what the scheme measures today, so a regression fails.
+# 8 images, and how many IDs must come back exactly.
 ATTACK_FLOORS = {
     "none": (0.99, 8), "jpeg50": (0.99, 8), "resize0.5": (0.99, 8), "crop10%": (0.99, 8),
-    "bright+20": (0.85, 7), "bright-20": (0.99, 8), "noise5": (0.99, 8),
+    "bright+20": (0.99, 8), "bright-20": (0.99, 8), "noise5": (0.99, 8),
     "resize0.5+jpeg75": (0.99, 8), "jpeg75": (0.99, 8),
 }
 
@@ -95,6 +93,38 @@ def test_survives(attack, marked):
     min_accuracy, min_found = ATTACK_FLOORS[attack]
     assert np.mean(accuracies) >= min_accuracy, (attack, accuracies)
     assert found >= min_found, (attack, found)
+
+
+@pytest.fixture(scope="module")
+def line_art() -> list[np.ndarray]:
+    """Four OpenMoji drawn at 256 px: black strokes on 87-96 % white (old key, shuffle, white
+    square, crossed flags), the images a +20 brightening leaves least of."""
+    from PIL import ImageFont
+    from nonesuch.data.openmoji import openmoji_font_path, render, unicode_emoji
+    wanted = ["1F5DD-FE0F", "1F500", "25AB-FE0F", "1F38C"]
+    font = ImageFont.truetype(str(openmoji_font_path()), round(256 * 0.72),
+                              layout_engine=ImageFont.Layout.RAQM)
+    by_hexcode = {e.hexcode: e for e in unicode_emoji() if e.hexcode in wanted}
+    images = []
+    for hexcode in wanted:
+        rgba = render(by_hexcode[hexcode], font, 256)
+        white = Image.new("RGBA", rgba.size, "white")
+        images.append(np.asarray(Image.alpha_composite(white, rgba).convert("RGB")))
+    return images
+
+
+def test_brightening_line_art_keeps_the_id(line_art):
+    """+20 clips the white to 255 and takes the mark there with it: the strokes must carry it
+    alone (the scheme before the shift balance, black lift and erasures found 0 of these 8)."""
+    for image in line_art:
+        assert np.mean(image.astype(np.float32) @ [0.299, 0.587, 0.114] >= 235) > 0.85
+        for watermark_id in (0x5EED_0000_0001, 0x0BAD_CAFE_F00D):
+            marked = embed(image, watermark_id)
+            # the closed loop may have boosted it, by up to max_boost_db
+            floor = DEFAULT_CONFIG.target_psnr_db - DEFAULT_CONFIG.max_boost_db - 0.5
+            assert psnr(image, marked) >= floor
+            result = detect(ATTACKS["bright+20"](marked, None))
+            assert (result.status, result.watermark_id) == ("found", watermark_id)
 
 
 def test_raw_channel_bits_before_error_correction(marked):

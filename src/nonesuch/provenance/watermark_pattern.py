@@ -34,6 +34,11 @@ class KeyPattern:
     sync_template_fft: np.ndarray  # rfft2 of the sync chips' impulses * signs, [tile, tile//2+1]
     sync_indicator_fft: np.ndarray  # rfft2 of the sync chips' impulses (unsigned)
 
+    @property
+    def sync_chips(self) -> int:
+        """How many chips carry the sync (the rest carry the payload)."""
+        return int(np.sum(self.bit_of_chip < 0))
+
     def tile_pattern(self, coded_bits: np.ndarray) -> np.ndarray:
         """[tile, tile] float32, the pattern to embed for these [CODED_BITS] bits; RMS 1."""
         symbols = np.where(self.bit_of_chip < 0, 1.0,
