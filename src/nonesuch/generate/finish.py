@@ -93,6 +93,10 @@ class FinishPool:
 
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker, initargs=(settings,))
+        # Start every worker now (each submit spawns one while none is idle), so their imports
+        # (~0.3 s of CPU each) overlap with the caller generating its first batch.
+        for _ in range(workers):
+            self._executor.submit(_ready)
 
     def submit(self, pixels: np.ndarray, record: GenerationRecord) -> Future:
         return self._executor.submit(_finish_in_worker, pixels, record)
@@ -134,6 +138,10 @@ def _exit_with_parent() -> None:
     if parent is not None:
         wait([parent.sentinel])
         os._exit(0)
+
+
+def _ready() -> None:
+    return None
 
 
 def _finish_in_worker(pixels: np.ndarray, record: GenerationRecord) -> tuple[bytes, str]:
