@@ -19,7 +19,11 @@ Parallelism: the generator runs batched in this process (torch threads); the per
 (watermark, encode, sign; finish.py) runs in worker processes, which scale with the cores where
 threads did not (the GIL), and overlaps with generating the next batch. A call for fewer than
 PROCESS_POOL_MIN images while no pool is running uses threads in this process instead: spawning
-workers (~1 s each to import numpy, scipy and c2pa) costs more than it saves on a few images.
+workers (~0.25 s of CPU each to import numpy, scipy and c2pa) costs more than it saves on a few
+images. Once started, the pool serves every later call until close().
+
+The watermark uses this install's secret key (keys.py); the workers get it through their
+initializer, never through a file or an output.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from nonesuch.provenance.xmp import FORMATS
 
 BATCH_SIZE = 32          # seeds per pipeline batch (one registry transaction)
 GENERATOR_BATCH = 16     # latents per generator call, always this many (see _generate_fixed_shape)
-PROCESS_POOL_MIN = 64    # images in one call from which worker processes pay off (bench_generate.py)
+PROCESS_POOL_MIN = 128   # images in one call from which worker processes pay off (bench_generate.py)
 
 
 @dataclass
