@@ -22,6 +22,18 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
+def jpeg_luma(luma: np.ndarray, quality: int) -> np.ndarray:
+    """[H, W] float32 luma -> the luma a JPEG at this quality gives back, [H, W] float32.
+
+    JPEG codes a colour image's Y plane exactly as a greyscale image (same quantisation table,
+    same DCT; chroma is coded apart), so this is what `jpeg` does to the luma where the
+    watermark lives, at a third of the cost; decoded colours clip slightly differently."""
+    buffer = io.BytesIO()
+    grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    Image.fromarray(grey, mode="L").save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())), dtype=np.float32)
+
+
 def resize_half_and_back(image: np.ndarray) -> np.ndarray:
     """Down to half size and up again (bicubic, Pillow's default, antialiased on the way down)."""
     height, width = image.shape[:2]
@@ -58,4 +70,11 @@ ATTACKS: dict[str, Attack] = {
     "resize0.5+jpeg75": lambda image, rng: jpeg(resize_half_and_back(image), 75),
     # Not in the issue's table, but what `verify` must survive: a platform's re-encode.
     "jpeg75": lambda image, rng: jpeg(image, 75),
+}
+
+# The attacks above that can be applied to the luma alone ([H, W] float32), for the embedder's
+# closed loop, which only reads the luma back.
+LUMA_ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "jpeg50": lambda luma: jpeg_luma(luma, 50),
+    "jpeg75": lambda luma: jpeg_luma(luma, 75),
 }

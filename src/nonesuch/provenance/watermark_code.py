@@ -34,7 +34,9 @@ def crc16(watermark_id: int) -> int:
 
 def int_to_bits(value: int, width: int) -> np.ndarray:
     """Most significant bit first; [width] uint8 in {0, 1}."""
-    return np.array([(value >> (width - 1 - i)) & 1 for i in range(width)], dtype=np.uint8)
+    whole_bytes = -(-width // 8)
+    bits = np.unpackbits(np.frombuffer(value.to_bytes(whole_bytes, "big"), np.uint8))
+    return bits[8 * whole_bytes - width:]
 
 
 def bits_to_int(bits: np.ndarray) -> int:
@@ -72,14 +74,14 @@ def _trellis() -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode(message: np.ndarray) -> np.ndarray:
-    """[64] message bits -> [140] coded bits (uint8), the encoder flushed back to state 0."""
-    symbols, _ = _trellis()
-    state, out = 0, []
-    for bit in np.concatenate([message, np.zeros(MEMORY, np.uint8)]):
-        register = (state << 1) | int(bit)
-        out.append(symbols[register] > 0)
-        state = register & (STATES - 1)
-    return np.concatenate(out).astype(np.uint8)
+    """[64] message bits -> [140] coded bits (uint8), the encoder flushed back to state 0.
+
+    Bit k of the register (k = 0 newest) holds message bit t - k, so each generator's output
+    is the message convolved with the generator's bits, mod 2; the two outputs interleave."""
+    flushed = np.concatenate([message, np.zeros(MEMORY, np.uint8)]).astype(np.int64)
+    outputs = [np.convolve(flushed, [(g >> k) & 1 for k in range(CONSTRAINT_LENGTH)])
+               [:len(flushed)] & 1 for g in GENERATORS]
+    return np.stack(outputs, axis=1).ravel().astype(np.uint8)
 
 
 def viterbi_decode(soft: np.ndarray) -> np.ndarray:
@@ -93,16 +95,20 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     steps = soft.reshape(-1, len(GENERATORS)).astype(np.float32)       # [70, 2]
     # State s is entered from predecessor p with new bit s & 1: register = (p << 1) | (s & 1).
     registers = (predecessors << 1) | (np.arange(STATES)[:, None] & 1)  # [64, 2]
-    branch_symbols = symbols[registers]                                 # [64, 2, 2]
+    # Every branch metric of every step in one product: [70, 2 (which predecessor), 64].
+    branch = np.ascontiguousarray((symbols[registers] @ steps.T).transpose(2, 1, 0))
+    first, second = predecessors[:, 0], predecessors[:, 1]
     metric = np.full(STATES, -np.inf, np.float32)
     metric[0] = 0.0
-    choices = np.empty((len(steps), STATES), np.uint8)
-    for t, y in enumerate(steps):
-        candidates = metric[predecessors] + branch_symbols @ y          # [64, 2]
-        choices[t] = candidates.argmax(axis=1)
-        metric = candidates.max(axis=1)
-    state, bits = 0, np.empty(len(steps), np.uint8)
-    for t in range(len(steps) - 1, -1, -1):
+    choices = np.empty((len(steps), STATES), bool)                     # True: second
+    for t in range(len(steps)):
+        from_first = metric[first] + branch[t, 0]
+        from_second = metric[second] + branch[t, 1]
+        np.greater(from_second, from_first, out=choices[t])
+        metric = np.maximum(from_first, from_second)
+    came_from = predecessors.tolist()
+    state, bits = 0, [0] * len(steps)
+    for t, chose in zip(range(len(steps) - 1, -1, -1), choices[::-1].tolist()):
         bits[t] = state & 1
-        state = predecessors[state, choices[t, state]]
-    return bits[:MESSAGE_BITS]
+        state = came_from[state][chose[state]]
+    return np.array(bits[:MESSAGE_BITS], np.uint8)

@@ -52,17 +52,20 @@ def _usable_steps(max_step: float) -> np.ndarray:
 def to_blocks(values: np.ndarray) -> np.ndarray:
     """[H, W] (multiples of 8) -> [H/8, W/8, 8, 8] DCT coefficients."""
     height, width = values.shape
-    blocks = values.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK).transpose(0, 2, 1, 3)
     dct = _dct_matrix()
-    return dct @ blocks @ dct.T
+    # One large matrix product per axis instead of H*W/64 tiny ones.
+    columns = np.tensordot(dct, values.reshape(height // BLOCK, BLOCK, width), axes=([1], [1]))
+    coefficients = columns.reshape(BLOCK, height // BLOCK, width // BLOCK, BLOCK) @ dct.T
+    return coefficients.transpose(1, 2, 0, 3)                  # [h, w, u, v]
 
 
 def from_blocks(coefficients: np.ndarray) -> np.ndarray:
     """Inverse of `to_blocks`."""
+    rows, cols = coefficients.shape[:2]
     dct = _dct_matrix()
-    blocks = dct.T @ coefficients @ dct
-    rows, cols = blocks.shape[:2]
-    return blocks.transpose(0, 2, 1, 3).reshape(rows * BLOCK, cols * BLOCK)
+    horizontal = coefficients @ dct                            # [h, w, u, x]
+    blocks = np.tensordot(dct.T, horizontal, axes=([1], [2]))  # [y, h, w, x]
+    return blocks.transpose(1, 0, 2, 3).reshape(rows * BLOCK, cols * BLOCK)
 
 
 def quantised_mark(delta: np.ndarray, energy: float, step_share: float,
@@ -85,19 +88,31 @@ def quantised_mark(delta: np.ndarray, energy: float, step_share: float,
     steps = _usable_steps(max_step).ravel()
     usable = np.flatnonzero(steps)                                 # [U] coefficient indices
     candidates = blocks[:, usable]                                 # [B, U]
-    # Each whole-step coefficient costs step^2 and buys |c| / step of correlation per unit of
-    # energy: take them best first until the budget is spent.
-    merit = np.abs(candidates) / steps[usable]
-    order = np.argsort(merit, axis=None)[::-1]
-    cost = np.cumsum(np.broadcast_to(steps[usable] ** 2, merit.shape).ravel()[order])
-    kept = np.zeros(merit.size, bool)
-    kept[order[:np.searchsorted(cost, step_share * energy, side="right")]] = True
-    kept = kept.reshape(merit.shape)
-    whole_steps = np.zeros_like(blocks)
-    whole_steps[:, usable] = np.where(kept, np.sign(candidates) * steps[usable], 0.0)
+    step = steps[usable]                                           # [U]
+    kept = _best_first(np.abs(candidates) / step, step * step, step_share * energy)  # [B, U]
+    whole_steps = np.where(kept, np.sign(candidates) * step, 0.0).astype(np.float32)
     rest = blocks.copy()
     rest[:, usable] = np.where(kept, 0.0, candidates)
-    rest_energy = max(energy - float(np.sum(whole_steps ** 2)), 0.0)
-    rest *= np.sqrt(rest_energy / max(float(np.sum(rest * rest)), 1e-12))
-    mark = from_blocks((whole_steps + rest).reshape(coefficients.shape).astype(np.float32))
+    rest_energy = max(energy - float(np.sum(whole_steps * whole_steps)), 0.0)
+    rest *= np.float32(np.sqrt(rest_energy / max(float(np.sum(rest * rest)), 1e-12)))
+    rest[:, usable] += whole_steps
+    mark = from_blocks(rest.reshape(coefficients.shape))
     return mark[:height, :width]
+
+
+def _best_first(merit: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
+    """[B, U] bool: the coefficients of highest merit whose costs ([U], one per column) add up
+    to at most `budget`, taken best first.
+
+    Each whole-step coefficient costs step^2 and buys |c| / step of correlation per unit of
+    energy. Only the `budget / min(cost)` best can fit, usually a tenth of them: partition
+    those out first, so the full sort is of a few thousand, not all."""
+    flat = merit.ravel()
+    costs = np.broadcast_to(cost, merit.shape).ravel()
+    fit = min(flat.size, int(budget / float(cost.min())) + 1)
+    best = np.argpartition(flat, flat.size - fit)[flat.size - fit:] if fit < flat.size \
+        else np.arange(flat.size)
+    order = best[np.argsort(flat[best])[::-1]]
+    kept = np.zeros(flat.size, bool)
+    kept[order[:np.searchsorted(np.cumsum(costs[order]), budget, side="right")]] = True
+    return kept.reshape(merit.shape)
