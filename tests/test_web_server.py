@@ -174,3 +174,28 @@ def test_cli_serve_names_a_folder_it_cannot_serve(tmp_path):
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code == 1
     assert "neither a published site" in result.output and str(tmp_path) in result.output
+
+
+class StreamingEmojiProducer(EmojiProducer):
+    """Like the real Producer: produce_batches hands back each batch as soon as it is done."""
+
+    def __init__(self, emoji_folder, batch: int):
+        super().__init__(emoji_folder)
+        self.batch = batch
+        self.calls: list[int] = []          # seeds asked for per produce_batches call
+
+    def produce_batches(self, seeds):
+        self.calls.append(len(seeds))
+        for start in range(0, len(seeds), self.batch):
+            yield self.produce(seeds[start:start + self.batch])
+
+
+def test_live_pool_asks_a_streaming_producer_for_all_the_room_at_once(emoji_folder):
+    producer = StreamingEmojiProducer(emoji_folder, batch=4)
+    config = ServerConfig(port=0, live=LiveConfig(pool=PoolConfig(capacity=16, batch_size=4)))
+    with start_server("(test producer)", config, producer=producer) as server:
+        client = httpx.Client(base_url=server.url)
+        entries = [client.get("/api/next").json() for _ in range(40)]
+    assert len({e["record"]["seed"] for e in entries}) == 40          # each image once
+    assert producer.calls[0] == 16                                     # the empty pool: all of it
+    assert all(call % 4 == 0 and call <= 16 for call in producer.calls)   # whole batches only

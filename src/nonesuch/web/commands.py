@@ -57,8 +57,8 @@ def serve_command(
     size: int = typer.Option(256, "--size", help="Live mode: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="Live mode: jpg, png or webp."),
     truncation: float = typer.Option(None, "--truncation", help="Live mode: truncation psi."),
-    pool_size: int = typer.Option(32, "--pool-size", min=1, help="Live mode: images kept ready."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Live mode: images per forward pass."),
+    pool_size: int = typer.Option(64, "--pool-size", min=1, help="Live mode: images kept ready."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""

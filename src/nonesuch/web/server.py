@@ -198,8 +198,10 @@ def _run_producer(run: Path, live: LiveConfig):
         from nonesuch.generate.pipeline import Producer
     except ImportError as error:
         raise ServeError(f"{run}: live mode needs the generate stage's Producer ({error})") from None
+    # Worker processes from the start: a server lives long, and its refills come in calls
+    # smaller than the size from which the Producer would start them by itself.
     return Producer(run, checkpoint=live.checkpoint, size=live.size, fmt=live.fmt,
-                    truncation=live.truncation, class_name=live.class_name)
+                    truncation=live.truncation, class_name=live.class_name, processes=True)
 
 
 # ---- running it ----------------------------------------------------------------------------------
