@@ -1,7 +1,7 @@
 """Benchmark the invisible watermark against invisible-watermark's dwtDct and dwtDctSvd (the
 library Stable Diffusion ships), side by side, on the same real images and attacks.
 
-    .venv/bin/python benchmarks/bench_watermark.py [--images 64] [--unmarked 5000]
+    .venv/bin/python benchmarks/bench_watermark.py [--images 64] [--unmarked 5000] [--ab REV]
 
 Prints, per image size (256 and 128 px): PSNR, encode/decode ms per image on one core, and
 for each attack the mean bit accuracy; then false positives of our detector on >= 5,000
@@ -9,6 +9,10 @@ unmarked images. Ours shows three columns per attack: payload bits (the 64 ID + 
 error correction), channel bits (the 140 raw bits before it), and the share of IDs recovered
 exactly (CRC checked, sync above threshold). invisible-watermark is optional:
 `pip install --no-deps invisible-watermark==0.2.0 opencv-python-headless PyWavelets`.
+
+--ab REV also times this checkout's watermark against the one at git revision REV in the same
+process, alternating image by image, so both see the same load (a shared machine's absolute
+times drift 1.5-3x; the ratio does not).
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")        # one core, as the issue's 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import importlib
 import platform
+import re
+import subprocess
+import sys
 import resource
 import tempfile
 import time
@@ -190,6 +198,53 @@ def scale_search(images, ids) -> None:
         print(f"  x{factor}: {plain / len(images):.3f} / {searched / len(images):.3f}")
 
 
+def watermark_at(revision: str, scratch: Path):
+    """The watermark modules as of git `revision`, imported as their own package."""
+    repo = Path(__file__).resolve().parent.parent
+    package = "watermark_at_" + re.sub(r"\W", "_", revision)
+    folder = scratch / package
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    git = ["git", "-C", str(repo)]
+    listed = subprocess.run(git + ["ls-tree", "--name-only", revision, "src/nonesuch/provenance/"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    for path in listed:
+        name = Path(path).name
+        if name.startswith("watermark") and name.endswith(".py"):
+            source = subprocess.run(git + ["show", f"{revision}:{path}"], capture_output=True,
+                                    text=True, check=True).stdout
+            (folder / name).write_text(source.replace("nonesuch.provenance.watermark",
+                                                      f"{package}.watermark"))
+    sys.path.insert(0, str(scratch))
+    return importlib.import_module(f"{package}.watermark")
+
+
+def time_against(revision: str, images, ids, scratch: Path, rounds: int = 2) -> None:
+    """Embed and detect ms per image, ours and `revision`'s, alternating which goes first."""
+    theirs = watermark_at(revision, scratch)
+    methods = {"this checkout": ours, revision: theirs}
+    seconds = {name: {"embed": [], "detect": []} for name in methods}
+    for name, module in methods.items():                 # warm the key caches
+        module.detect(module.embed(images[0], ids[0]))
+    load = os.getloadavg()[0]
+    for turn in range(rounds):
+        for k, (image, watermark_id) in enumerate(zip(images, ids)):
+            order = list(methods.items())[::1 if (k + turn) % 2 == 0 else -1]
+            for name, module in order:
+                start = time.thread_time()
+                marked = module.embed(image, watermark_id)
+                middle = time.thread_time()
+                module.detect(marked)
+                seconds[name]["embed"].append(middle - start)
+                seconds[name]["detect"].append(time.thread_time() - middle)
+    print(f"\n## A/B: this checkout vs {revision}, {len(images)} images x {rounds}, alternating; "
+          f"CPU ms of this thread, load {load:.1f} -> {os.getloadavg()[0]:.1f}")
+    for step in ("embed", "detect"):
+        ms = {name: 1e3 * np.mean(values[step]) for name, values in seconds.items()}
+        print(f"{step:7s} " + "  ".join(f"{name}: {value:.2f}" for name, value in ms.items())
+              + f"  ratio {ms['this checkout'] / ms[revision]:.2f}")
+
+
 def unmarked_images(emoji_root: Path, wanted: int, rng) -> Iterator[np.ndarray]:
     """`wanted` unmarked images, made one at a time (5,000 at 256 px would hold 1 GB)."""
     pngs = sorted(emoji_root.glob("*/*.png"))
@@ -235,6 +290,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="marked images per size")
     parser.add_argument("--unmarked", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ab", metavar="REV", help="also time against git revision REV")
     args = parser.parse_args()
 
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
@@ -261,6 +317,8 @@ def main() -> None:
             print_size_table(size, n_emoji, n_photo, results)
             if size == 256:
                 scale_search(images, ids)
+                if args.ab:
+                    time_against(args.ab, images, ids, Path(tmp))
         false_positives(unmarked_images(emoji_root, args.unmarked, rng))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory: {peak:.0f} MiB")

@@ -241,22 +241,30 @@ def _perceptual_mask(luma: np.ndarray, texture: np.ndarray, config: WatermarkCon
     return room * (1.0 + texture / config.mask_texture_scale) ** config.mask_texture_exponent
 
 
-def _add_luma(original: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def _channel_range(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's lowest and highest channel, [H, W] uint8 each (two pairwise minimums:
+    numpy's min over a last axis of 3 is ten times slower)."""
+    red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+    return (np.minimum(np.minimum(red, green), blue), np.maximum(np.maximum(red, green), blue))
+
+
+def _add_luma(original: np.ndarray, delta: np.ndarray,
+              channel_range: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """`original` [H, W, 3] uint8 with `delta` [H, W] (grey levels) added to its luma, rounded
-    and clipped: [H, W, 3] uint8.
+    and clipped: [H, W, 3] uint8. channel_range: `_channel_range(original)`.
 
     Equal steps on R, G and B keep the colour, and for integer pixels rounding the step first
     gives the same bytes as rounding the sum, so most of the work is in int16. Where a pixel
     clips in some channels but not all (the red of a yellow fill), the luma it lost goes to the
     channels that still have room, once; only those few pixels are redone in float."""
     step = np.rint(delta).astype(np.int16)                              # [H, W]
-    marked = original.astype(np.int16) + step[..., None]
+    marked = original.astype(np.int16)
+    for channel in range(3):            # (a broadcast over a last axis of 3 is slower)
+        marked[..., channel] += step
     np.clip(marked, 0, 255, out=marked)
     marked = marked.astype(np.uint8)
-    red, green, blue = original[..., 0], original[..., 1], original[..., 2]
-    # (numpy's min over a last axis of 3 is ten times slower than two pairwise minimums)
-    lowest = np.minimum(np.minimum(red, green), blue) + delta           # [H, W] float32
-    highest = np.maximum(np.maximum(red, green), blue) + delta
+    lowest = channel_range[0] + delta                                   # [H, W] float32
+    highest = channel_range[1] + delta
     partial = ((highest > 255.0) & (lowest < 255.0)) | ((lowest < 0.0) & (highest > 0.0))
     if partial.any():
         pixels = original[partial].astype(np.float32)                   # [K, 3]
@@ -294,12 +302,13 @@ def embed(image: np.ndarray, watermark_id: int, strength: float = 1.0,
     _, texture = _residual(luma, config)
     delta = _perceptual_mask(luma, texture, config) * pattern     # [H, W], grey levels / gain
     delta = _balanced_for_shifts(delta, luma, config)
-    marked = _add_mark(lifted, luma, delta, strength, lift_mse, config)
+    channel_range = _channel_range(lifted)
+    marked = _add_mark(lifted, luma, delta, strength, lift_mse, channel_range, config)
     boost_db = 0.0
     while boost_db < config.max_boost_db and not _survives(marked, watermark_id, config):
         boost_db += config.boost_step_db
         boosted = strength * 10.0 ** (boost_db / 20.0)
-        marked = _add_mark(lifted, luma, delta, boosted, lift_mse, config)
+        marked = _add_mark(lifted, luma, delta, boosted, lift_mse, channel_range, config)
     return marked
 
 
@@ -349,7 +358,8 @@ def _balanced_for_shifts(delta: np.ndarray, luma: np.ndarray,
 
 
 def _add_mark(image: np.ndarray, luma: np.ndarray, delta: np.ndarray, strength: float,
-              spent_mse: float, config: WatermarkConfig) -> np.ndarray:
+              spent_mse: float, channel_range: tuple[np.ndarray, np.ndarray],
+              config: WatermarkConfig) -> np.ndarray:
     """`image` [H, W, 3] uint8 plus `delta` [H, W] reshaped into JPEG steps, at the PSNR
     `strength` asks for, less `spent_mse` already spent on the image (the black lift)."""
     height, width = luma.shape
@@ -361,7 +371,7 @@ def _add_mark(image: np.ndarray, luma: np.ndarray, delta: np.ndarray, strength: 
     kept = np.clip(luma + trial, 0.0, 255.0) - luma
     budget = target_mse * height * width * target_mse / max(float(np.mean(kept * kept)), 1e-12)
     mark = quantised_mark(delta, budget, config.jpeg_step_share, config.jpeg_max_step)
-    return _add_luma(image, mark)
+    return _add_luma(image, mark, channel_range)
 
 
 def _survives(marked: np.ndarray, watermark_id: int, config: WatermarkConfig) -> bool:
@@ -420,15 +430,17 @@ def _read_luma(luma: np.ndarray, config: WatermarkConfig) -> _Reading:
     noise_power = texture ** 2 + config.local_rms_floor ** 2
     weights = _perceptual_mask(luma, texture, config) / noise_power
     folded = _fold(residual * weights, key.tile)                        # [T, T]
-    # g[p]: the folded residual matched to one chip bump centred at p.
-    chip_response = _cyclic_correlate(np.fft.rfft2(folded), key.bump_fft, key.tile)
-    numerator = _cyclic_correlate(np.fft.rfft2(chip_response), key.sync_template_fft, key.tile)
-    energy = _cyclic_correlate(np.fft.rfft2(chip_response ** 2), key.sync_indicator_fft,
-                               key.tile)
+    # g[p]: the folded residual matched to one chip bump centred at p; and the sync score's
+    # numerator, the correlation of g with the sync template (the two correlations compose,
+    # so both come from one inverse FFT of the folded spectrum).
+    chip_response, numerator = np.fft.irfft2(np.fft.rfft2(folded) * key.chip_and_sync_conj,
+                                             s=(key.tile, key.tile))
+    chip_energy = chip_response * chip_response
+    energy = _cyclic_correlate(np.fft.rfft2(chip_energy), key.sync_indicator_fft, key.tile)
     # Floor the energy well under its mean over shifts, so that where float round-off is all
     # there is (a residual nearly all erased), z is not round-off over round-off. A larger
     # denominator only lowers z: the false-positive bound still holds.
-    mean_energy = float(np.sum(chip_response ** 2)) * key.sync_chips / key.tile ** 2
+    mean_energy = float(np.sum(chip_energy)) * key.sync_chips / key.tile ** 2
     z = numerator / np.sqrt(np.maximum(energy, max(1e-3 * mean_energy, 1e-30)))  # [T, T]
     shift = np.unravel_index(int(np.argmax(z)), z.shape)
     at_chips = chip_response[(key.positions[:, 0] + shift[0]) % key.tile,

@@ -81,18 +81,20 @@ def quantised_mark(delta: np.ndarray, energy: float, step_share: float,
     Returns [H, W] float32.
     """
     height, width = delta.shape
-    padded = np.zeros((-(-height // BLOCK) * BLOCK, -(-width // BLOCK) * BLOCK), np.float32)
-    padded[:height, :width] = delta
+    padded = delta
+    if height % BLOCK or width % BLOCK:
+        padded = np.zeros((-(-height // BLOCK) * BLOCK, -(-width // BLOCK) * BLOCK), np.float32)
+        padded[:height, :width] = delta
     coefficients = to_blocks(padded)                              # [h, w, 8, 8]
-    blocks = coefficients.reshape(-1, BLOCK * BLOCK)               # [B, 64]
+    rest = np.ascontiguousarray(coefficients).reshape(-1, BLOCK * BLOCK)  # [B, 64], a copy
     steps = _usable_steps(max_step).ravel()
     usable = np.flatnonzero(steps)                                 # [U] coefficient indices
-    candidates = blocks[:, usable]                                 # [B, U]
+    candidates = rest[:, usable]                                   # [B, U]
     step = steps[usable]                                           # [U]
     kept = _best_first(np.abs(candidates) / step, step * step, step_share * energy)  # [B, U]
     whole_steps = np.where(kept, np.sign(candidates) * step, 0.0).astype(np.float32)
-    rest = blocks.copy()
-    rest[:, usable] = np.where(kept, 0.0, candidates)
+    candidates[kept] = 0.0
+    rest[:, usable] = candidates
     rest_energy = max(energy - float(np.sum(whole_steps * whole_steps)), 0.0)
     rest *= np.float32(np.sqrt(rest_energy / max(float(np.sum(rest * rest)), 1e-12)))
     rest[:, usable] += whole_steps

@@ -33,6 +33,9 @@ class KeyPattern:
     bump_fft: np.ndarray       # [tile, tile//2+1] complex64: rfft2 of the chip bump (centred at 0)
     sync_template_fft: np.ndarray  # rfft2 of the sync chips' impulses * signs, [tile, tile//2+1]
     sync_indicator_fft: np.ndarray  # rfft2 of the sync chips' impulses (unsigned)
+    # [2, tile, tile//2+1]: conj(bump_fft) and conj(bump_fft * sync_template_fft), what a
+    # folded spectrum is multiplied by to correlate it with one chip, and with the sync
+    chip_and_sync_conj: np.ndarray
 
     @property
     def sync_chips(self) -> int:
@@ -77,8 +80,9 @@ def key_pattern(seed: int, tile: int, chip_spacing: int, chip_sigma: float,
     bump_1d = np.exp(-0.5 * (offsets / chip_sigma) ** 2)
     bump = np.outer(bump_1d, bump_1d).astype(np.float32)
     is_sync = (bit_of_chip < 0).astype(np.float32)
+    bump_fft = np.fft.rfft2(bump).astype(np.complex64)
+    sync_template_fft = np.fft.rfft2(_impulses(tile, positions, signs * is_sync))
     return KeyPattern(
-        tile, positions, signs, bit_of_chip,
-        bump_fft=np.fft.rfft2(bump).astype(np.complex64),
-        sync_template_fft=np.fft.rfft2(_impulses(tile, positions, signs * is_sync)),
-        sync_indicator_fft=np.fft.rfft2(_impulses(tile, positions, is_sync)))
+        tile, positions, signs, bit_of_chip, bump_fft, sync_template_fft,
+        sync_indicator_fft=np.fft.rfft2(_impulses(tile, positions, is_sync)),
+        chip_and_sync_conj=np.conj(np.stack([bump_fft, bump_fft * sync_template_fft])))
