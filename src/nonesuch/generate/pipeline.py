@@ -1,4 +1,4 @@
-"""Seeds in, finished images out: generate (batches of 32 seeds) -> watermark -> XMP -> C2PA sign -> registry.
+"""Seeds in, finished images out: generate (batches of 32 seeds) -> resize -> watermark -> XMP -> C2PA sign -> registry.
 
 This is the API the CLI (`nonesuch generate`) and the live server share:
 
@@ -16,7 +16,7 @@ transaction per batch) before a batch is handed out, so every image a caller can
 traceable.
 
 Parallelism: the generator runs batched in this process (torch threads); the per-image finish
-(watermark, encode, sign; finish.py) runs in worker processes, which scale with the cores where
+(resize, watermark, encode, sign; finish.py) runs in worker processes, which scale with the cores where
 threads did not (the GIL), and overlaps with generating the next batch. A call for fewer than
 PROCESS_POOL_MIN images while no pool is running uses threads in this process instead: spawning
 workers (~0.25 s of CPU each to import numpy, scipy and c2pa) costs more than it saves on a few
@@ -100,7 +100,7 @@ class Producer:
         torch.set_num_threads(max(1, self.threads // 2))
         keys = keys or default_keys()
         self.finish_settings = FinishSettings(
-            fmt=fmt, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
+            fmt=fmt, size=size, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
             watermark=watermark_config(keys))                 # this install's secret key
         self.finisher = Finisher(self.finish_settings)      # also fails early on missing keys
         self.registry = (registry or Registry()) if register else None
@@ -118,7 +118,7 @@ class Producer:
         pending = None                            # (records, futures) of the batch being finished
         for start in range(0, len(seeds), BATCH_SIZE):
             batch = seeds[start:start + BATCH_SIZE]
-            pixels = self.pixels(batch)                                        # [B, S, S, 3]
+            pixels = self.native_pixels(batch)               # [B, R, R, 3]; resized when finished
             if pending is not None:
                 yield self._collect(*pending)
             records = [self._record(seed) for seed in batch]
@@ -147,9 +147,15 @@ class Producer:
 
     def pixels(self, seeds: list[int]) -> np.ndarray:
         """[N, size, size, 3] uint8: the generator's output, resized, before any marking."""
+        from nonesuch.generate.sampling import resize_lanczos
+
+        return resize_lanczos(self.native_pixels(seeds), self.size)
+
+    def native_pixels(self, seeds: list[int]) -> np.ndarray:
+        """[N, R, R, 3] uint8: the generator's output at its own resolution R."""
         import torch
 
-        from nonesuch.generate.sampling import latents_for_seeds, resize_lanczos, to_uint8
+        from nonesuch.generate.sampling import latents_for_seeds, to_uint8
 
         z = latents_for_seeds(seeds, self.loaded.latent_dim)                    # [N, D]
         classes = [self._class_of(seed) for seed in seeds]
@@ -158,7 +164,7 @@ class Producer:
             images = torch.cat([self._generate_fixed_shape(z[i:i + GENERATOR_BATCH],
                                                            None if labels is None else labels[i:i + GENERATOR_BATCH])
                                 for i in range(0, len(seeds), GENERATOR_BATCH)])  # [N, 3, R, R]
-        return resize_lanczos(to_uint8(images), self.size)
+        return to_uint8(images)
 
     def _generate_fixed_shape(self, z, labels):
         """G on exactly GENERATOR_BATCH latents, padding a short batch with zeros.

@@ -12,8 +12,12 @@ at every psi and psi moves that one image towards the average one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -32,6 +36,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def latents_for_seeds(seeds: list[int], latent_dim: int) -> torch.Tensor:
     """[N, latent_dim] float32, standard normal; row i depends only on (seeds[i], latent_dim)."""
+    import torch  # here, not at the top: finish workers import this module for resize_lanczos
+
     return torch.stack([torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed)))
                         for seed in seeds])
 
@@ -45,6 +51,8 @@ def check_truncation(truncation: float | None) -> None:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N, 3, H, W] float in ~[-1, 1] -> [N, H, W, 3] uint8 (rounded, clipped)."""
+    import torch
+
     pixels = ((images.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
