@@ -246,6 +246,24 @@ def test_worker_processes_make_the_same_files_in_order_and_stop_on_close(conditi
         assert np.array_equal(_decoded(mine.data), _decoded(theirs.data))
 
 
+def test_a_killed_worker_costs_no_image(conditional_run, nonesuch_home, caplog):
+    import multiprocessing
+    import os
+    import signal
+
+    from nonesuch.generate.pipeline import Producer
+
+    with Producer(conditional_run, size=128, fmt="png", processes=True, threads=2) as producer:
+        producer.produce([1])
+        os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)   # as the OOM killer would
+        images = producer.produce(list(range(10, 50)))
+        assert not multiprocessing.active_children()
+    assert [i.record["seed"] for i in images] == list(range(10, 50))
+    assert "finishing images on threads" in caplog.text
+    with Registry() as registry:
+        assert all(registry.lookup(i.record["watermark_id"])["sha256"] == i.record["sha256"] for i in images)
+
+
 def _decoded(data: bytes) -> np.ndarray:
     import io
 

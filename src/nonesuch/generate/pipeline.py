@@ -28,8 +28,10 @@ initializer, never through a file or an output.
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +47,8 @@ from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry, watermark_id_for
 from nonesuch.provenance.xmp import FORMATS
+
+log = logging.getLogger("nonesuch.generate")
 
 BATCH_SIZE = 32          # seeds per pipeline batch (one registry transaction)
 GENERATOR_BATCH = 16     # latents per generator call, always this many (see _generate_fixed_shape)
@@ -112,38 +116,55 @@ class Producer:
         return [image for batch in self.produce_batches(seeds) for image in batch]
 
     def produce_batches(self, seeds: list[int]) -> Iterator[list[ProducedImage]]:
-        """Yields finished batches in order. While the workers finish batch k (watermark, encode,
-        sign), the generator already runs batch k+1, so neither kind of work waits for the other."""
-        submit = self._submitter(len(seeds))
-        pending = None                            # (records, futures) of the batch being finished
+        """Yields finished batches in order. While the workers finish batch k (resize, watermark,
+        encode, sign), the generator already runs batch k+1, so neither waits for the other."""
+        if self._workers is None and (self.processes is True or
+                                      (self.processes is None and len(seeds) >= PROCESS_POOL_MIN)):
+            self._workers = FinishPool(self.finish_settings, self.threads)
+        pending = None                  # (records, pixels, futures) of the batch being finished
         for start in range(0, len(seeds), BATCH_SIZE):
             batch = seeds[start:start + BATCH_SIZE]
             pixels = self.native_pixels(batch)               # [B, R, R, 3]; resized when finished
             if pending is not None:
                 yield self._collect(*pending)
             records = [self._record(seed) for seed in batch]
-            pending = (records, [submit(p, r) for p, r in zip(pixels, records)])
+            pending = (records, pixels, [self._submit(p, r) for p, r in zip(pixels, records)])
         if pending is not None:
             yield self._collect(*pending)
 
-    def _submitter(self, count: int):
-        """Where this call's images are finished: the worker processes, or threads here."""
-        use_processes = (self.processes is True or self._workers is not None
-                         or (self.processes is None and count >= PROCESS_POOL_MIN))
-        if not use_processes:
-            return lambda pixels, record: self._threads.submit(self.finisher.finish, pixels, record)
-        if self._workers is None:
-            self._workers = FinishPool(self.finish_settings, self.threads)
-        return self._workers.submit
+    def _submit(self, pixels: np.ndarray, record: GenerationRecord) -> Future:
+        """Finish one image in the worker processes if there are any, else on a thread here."""
+        if self._workers is not None:
+            try:
+                return self._workers.submit(pixels, record)
+            except BrokenProcessPool as error:
+                self._stop_workers_after(error)
+        return self._threads.submit(self.finisher.finish, pixels, record)
 
-    def _collect(self, records: list[GenerationRecord], futures: list[Future]) -> list[ProducedImage]:
+    def _collect(self, records: list[GenerationRecord], pixels: np.ndarray,
+                 futures: list[Future]) -> list[ProducedImage]:
         produced = []
-        for record, future in zip(records, futures):
-            data, record.sha256 = future.result()
+        for record, image, future in zip(records, pixels, futures):
+            try:
+                data, record.sha256 = future.result()
+            except BrokenProcessPool as error:        # redo here what the dead worker had
+                self._stop_workers_after(error)
+                data, record.sha256 = self.finisher.finish(image, record)
             produced.append(ProducedImage(data, self.media_type, self.fmt, record.to_json()))
         if self.registry is not None:
             self.registry.add(records)            # one transaction per batch
         return produced
+
+    def _stop_workers_after(self, error: BrokenProcessPool) -> None:
+        """A worker died (killed, out of memory, or it could not start: spawn re-imports the
+        caller's main script, which fails for code read from stdin and re-runs a script's
+        top level without `if __name__ == "__main__":`). Carry on with threads."""
+        if self._workers is None:
+            return
+        log.warning("finish workers stopped (%s); finishing images on threads in this process "
+                    "from now on", error)
+        self._workers.close()
+        self._workers, self.processes = None, False
 
     def pixels(self, seeds: list[int]) -> np.ndarray:
         """[N, size, size, 3] uint8: the generator's output, resized, before any marking."""
