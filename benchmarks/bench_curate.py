@@ -31,7 +31,7 @@ from PIL import Image
 
 from nonesuch.curate.classifier import (can_fit, classifier_features, fit_classifier, keep_probability,
                                         smooth_over_neighbours)
-from nonesuch.curate.embed import EmbedConfig, embed_dataset, onnx_model_path
+from nonesuch.curate.embed import EmbedConfig, embed_dataset, onnx_model_path, source_resolution
 from nonesuch.curate.clusters import ClusterConfig, nearest_neighbours, reduce_features
 from nonesuch.curate.query import QueryConfig, QueryStrategy
 from nonesuch.data import Dataset, DatasetWriter, ImageRecord
@@ -85,35 +85,55 @@ def build_openmoji(out: Path, work: Path) -> Dataset:
     return Dataset(out)
 
 
-def embed_timed(dataset: Dataset) -> tuple[np.ndarray, float, float]:
+def embed_timed(dataset: Dataset, config: EmbedConfig) -> tuple[np.ndarray, float, float]:
     """(features, wall-clock img/s, img per CPU-second x cores). The second figure is what the
     cores would give if nothing else ran: on a shared machine wall-clock speed measures the
     neighbours as much as the code."""
     shutil.rmtree(dataset.root / "embeddings", ignore_errors=True)
     start, cpu_start = time.perf_counter(), time.process_time()
-    embeddings = embed_dataset(dataset)
+    embeddings = embed_dataset(dataset, config)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     cores = len(os.sched_getaffinity(0))
     return np.asarray(embeddings.features), len(dataset) / wall, len(dataset) / cpu * cores
 
 
-def session_comparison(dataset: Dataset, n: int = 512) -> dict[int, list[float]]:
-    """img/s of 1 session x 2 threads vs 2 sessions x 1 thread, alternated (load drifts)."""
+def configuration_comparison(dataset: Dataset, n: int = 512) -> dict[str, list[float]]:
+    """img/s of float32 vs int8 graphs and of 2 sessions x 1 thread vs 1 x 2, alternated in one
+    run (load drifts, so only ratios inside one run mean much on a shared machine)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from nonesuch.curate.embed import _run_chunk, _sessions
 
-    pixels = np.asarray(dataset.images(32)[:n])
-    speeds: dict[int, list[float]] = {1: [], 2: []}
-    for sessions in (1, 2, 1, 2):
-        config = EmbedConfig(sessions=sessions)
-        runners = _sessions(config)
-        with ThreadPoolExecutor(len(runners)) as pool:
-            _run_chunk(runners, pixels[:64], config, pool)                       # warm-up
-            start = time.perf_counter()
-            _run_chunk(runners, pixels, config, pool)
-            speeds[sessions].append(n / (time.perf_counter() - start))
+    pixels = np.asarray(dataset.images(source_resolution(dataset, 224))[:n])
+    configs = {"float32, 2 sessions x 1 thread": EmbedConfig(precision="float32"),
+               "int8, 2 sessions x 1 thread": EmbedConfig(precision="int8"),
+               "int8, 1 session x 2 threads": EmbedConfig(precision="int8", sessions=1)}
+    runners = {name: _sessions(config) for name, config in configs.items()}
+    speeds: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(3):
+        for name, config in configs.items():
+            with ThreadPoolExecutor(len(runners[name])) as pool:
+                _run_chunk(runners[name], pixels[:64], config, pool)                 # warm-up
+                start = time.perf_counter()
+                _run_chunk(runners[name], pixels, config, pool)
+                speeds[name].append(n / (time.perf_counter() - start))
     return speeds
+
+
+def feature_agreement(dataset: Dataset, n: int = 256) -> tuple[float, float]:
+    """(mean, min) cosine between int8 and float32 features of the first n images."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nonesuch.curate.embed import _run_chunk, _sessions
+
+    pixels = np.asarray(dataset.images(source_resolution(dataset, 224))[:n])
+    features = []
+    for config in (EmbedConfig(precision="float32"), EmbedConfig(precision="int8")):
+        with ThreadPoolExecutor(config.sessions) as pool:
+            features.append(_run_chunk(_sessions(config), pixels, config, pool)[0])
+    a, b = features
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(cosine.mean()), float(cosine.min())
 
 
 # --- the simulated labelling ------------------------------------------------------------------
@@ -222,29 +242,34 @@ def main() -> None:
     parser.add_argument("--fashion-class", default="T-shirt/top")
     parser.add_argument("--emoji-group", default="animals-nature")
     parser.add_argument("--embedding-only", action="store_true", help="Measure embedding speed and stop.")
+    parser.add_argument("--precision", default=EmbedConfig().precision, choices=["float32", "int8"],
+                        help="graph the AP curves are measured on (default: what `curate embed` uses)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"# bench_curate on {platform.node()}: {cpu}, {len(os.sched_getaffinity(0))} cores, "
           f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f} at start")
-    onnx_model_path()
+    onnx_model_path(EmbedConfig(precision="float32"))
+    onnx_model_path(EmbedConfig(precision=args.precision))
     fashion = build_fashion(args.work / "fashion32", args.fashion_count) if FASHION.exists() else None
     emoji = build_openmoji(args.work / "openmoji64", args.work)
 
-    print("\n## embedding (EfficientNet-Lite0, ONNX Runtime, 224 px input)")
+    print(f"\n## embedding (EfficientNet-Lite0, ONNX Runtime, 224 px input, {args.precision})")
     results = {}
     for name, dataset in (("fashion-mnist 32 px", fashion), ("openmoji 64 px", emoji)):
         if dataset is None:
             print(f"{name}: skipped, install Debian's dataset-fashion-mnist")
             continue
-        features, speed, idle_speed = embed_timed(dataset)
+        features, speed, idle_speed = embed_timed(dataset, EmbedConfig(precision=args.precision))
         results[name] = (dataset, features)
         print(f"{name:>20}: {len(dataset)} images, {speed:.0f} img/s wall-clock "
               f"(load {os.getloadavg()[0]:.1f}); {idle_speed:.0f} img/s from CPU time x cores")
-    speeds = session_comparison(emoji)
-    for sessions, values in speeds.items():
-        print(f"{'':>20}  {sessions} session(s) x {2 // sessions} thread(s): "
-              + ", ".join(f"{v:.0f}" for v in values) + " img/s (alternated)")
+    for name, values in configuration_comparison(emoji).items():
+        print(f"{name:>32}: " + ", ".join(f"{v:.0f}" for v in values) + " img/s (alternated)")
+    for name, dataset in (("fashion-mnist 32 px", fashion), ("openmoji 64 px", emoji)):
+        if dataset is not None:
+            mean, low = feature_agreement(dataset)
+            print(f"{name:>20}: int8 vs float32 features, cosine mean {mean:.3f}, min {low:.3f}")
     print(f"peak RSS: {peak_rss_mib()[0]:.0f} MiB (self), {peak_rss_mib()[1]:.0f} MiB (children)")
     if args.embedding_only:
         return

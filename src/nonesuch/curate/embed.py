@@ -3,7 +3,9 @@
 The network is exported from PyTorch to ONNX once per machine (cached under $NONESUCH_CACHE,
 default ~/.cache/nonesuch) as one graph with two outputs: the 1280-d pooled features (what the
 curation classifier and k-means use) and the 1000 ImageNet logits. ONNX Runtime runs it about
-4x faster than eager PyTorch on CPU.
+4x faster than eager PyTorch on CPU. By default the graph is then quantised to int8 (static,
+per-channel, calibrated on crops of scikit-learn's two sample photos, so no curated dataset shapes
+it): measured 2.3x faster again on this CPU (AVX-512 VNNI), features at cosine 0.99 to float32.
 
 Embeddings live in the dataset folder:
 
@@ -46,6 +48,7 @@ class EmbedConfig:
     # Both are baked into the exported graph.
     mean: float = 0.5
     std: float = 0.5
+    precision: str = "int8"      # or "float32"; features of the two differ slightly, so never mixed
 
 
 @dataclass
@@ -63,12 +66,72 @@ def cache_dir() -> Path:
 
 
 def onnx_model_path(config: EmbedConfig = EmbedConfig()) -> Path:
-    """The exported EfficientNet-Lite0 graph, exporting it on first use (about 5 s)."""
+    """The exported EfficientNet-Lite0 graph, exporting (about 5 s) and quantising (about 30 s) on first use."""
+    if config.precision not in ("float32", "int8"):
+        raise CurateError(f"embedding precision must be float32 or int8, not {config.precision!r}")
     # Everything baked into the graph is in its name, so a changed config never reuses a stale export.
     path = cache_dir() / f"{MODEL_NAME}-u8nhwc-{config.input_size}-m{config.mean}-s{config.std}.onnx"
     if not path.is_file():
         _export_onnx(path, config)
-    return path
+    if config.precision == "float32":
+        return path
+    quantised = path.with_name(path.stem + f"-int8-calib{CALIBRATION_VERSION}.onnx")
+    if not quantised.is_file():
+        _quantise_onnx(path, quantised)
+    return quantised
+
+
+CALIBRATION_VERSION = 1   # bump when the calibration images or settings change
+
+
+def calibration_images(count: int = 128, size: int = 96, seed: int = 0) -> np.ndarray:
+    """[count, size, size, 3] uint8 random square crops (1/8 to full height) of scikit-learn's two
+    sample photos: natural images that ship offline and belong to no dataset being curated."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images                     # 2 x [427, 640, 3] uint8
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(count):
+        photo = photos[rng.integers(len(photos))]
+        side = int(rng.integers(photo.shape[0] // 8, photo.shape[0] + 1))
+        top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
+        crop = Image.fromarray(photo[top:top + side, left:left + side]).resize((size, size), Image.BILINEAR)
+        crops.append(np.asarray(crop))
+    return np.stack(crops)
+
+
+def _quantise_onnx(source: Path, path: Path) -> None:
+    """Static int8 quantisation (QDQ, per-channel weights, uint8 activations) of every op ONNX
+    Runtime can quantise. Quantising only Conv/Gemm measured slower (Q/DQ pairs around every
+    ReLU6 and Add) and less faithful (cosine 0.95 vs 0.99 to the float32 features)."""
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    images = calibration_images()
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(images[i:i + 16] for i in range(0, len(images), 16))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"images": batch}
+
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)          # the quantiser logs advice on every run
+    try:
+        with tempfile.TemporaryDirectory() as tmp_dir, atomic.atomic_path(path) as tmp:
+            prepared = Path(tmp_dir) / "prepared.onnx"
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(tmp), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        logging.getLogger().setLevel(level)
 
 
 def _export_onnx(path: Path, config: EmbedConfig) -> None:
@@ -215,8 +278,9 @@ def _load_if_complete(dataset: Dataset, config: EmbedConfig) -> Embeddings | Non
     if not info_path.is_file():
         return None
     info = json.loads(info_path.read_text())
-    same = (info.get("count") == len(dataset)
-            and info.get("config", {}).get("input_size") == config.input_size)
+    saved = info.get("config", {})
+    same = (info.get("count") == len(dataset) and saved.get("input_size") == config.input_size
+            and saved.get("precision", "float32") == config.precision)
     if not same:
         return None
     return Embeddings(np.load(features_path, mmap_mode="r"), np.load(logits_path, mmap_mode="r"), info)
