@@ -159,6 +159,7 @@ def test_apply_writes_every_resolution_of_the_kept_images(embedded_dataset, tmp_
     assert subset.meta["parent"] == str(dataset.root.resolve())
     assert curation["target"] == "smileys" and curation["threshold"] == 0.5 and curation["labels"] == 16
     assert "LogisticRegression" in curation["classifier"]["kind"]
+    assert curation["embedding_precision"] == "int8"          # a cut records which graph embedded it
     groups = np.array(subset.labels())
     assert (groups == SMILEYS).mean() > 0.7, groups           # the cut is mostly smileys
     for grid in ("kept", "rejected-near-threshold"):

@@ -34,7 +34,8 @@ def apply_classifier(session: CurationSession, out: str | Path, threshold: float
     curation = {"target": session.target, "threshold": threshold, "labels": report.labels,
                 "cv_accuracy": report.cv_accuracy, "cv_ap": report.cv_ap,
                 "classifier": describe(prediction.model, session.classifier_config),
-                "embeddings": session.embeddings.info["model"]}
+                "embeddings": session.embeddings.info["model"],
+                "embedding_precision": session.embeddings.info["config"].get("precision", "float32")}
     subset = write_subset(session.dataset, kept, out, curation=curation)
     probability = prediction.probability
     rejected = np.setdiff1d(np.arange(len(probability)), kept)
