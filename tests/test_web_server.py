@@ -179,23 +179,26 @@ def test_cli_serve_names_a_folder_it_cannot_serve(tmp_path):
 class StreamingEmojiProducer(EmojiProducer):
     """Like the real Producer: produce_batches hands back each batch as soon as it is done."""
 
-    def __init__(self, emoji_folder, batch: int):
+    def __init__(self, emoji_folder):
         super().__init__(emoji_folder)
-        self.batch = batch
         self.calls: list[int] = []          # seeds asked for per produce_batches call
 
-    def produce_batches(self, seeds):
+    def produce_batches(self, seeds, batch_size):
         self.calls.append(len(seeds))
-        for start in range(0, len(seeds), self.batch):
-            yield self.produce(seeds[start:start + self.batch])
+        for start in range(0, len(seeds), batch_size):
+            yield self.produce(seeds[start:start + batch_size])
 
 
-def test_live_pool_asks_a_streaming_producer_for_all_the_room_at_once(emoji_folder):
-    producer = StreamingEmojiProducer(emoji_folder, batch=4)
-    config = ServerConfig(port=0, live=LiveConfig(pool=PoolConfig(capacity=16, batch_size=4)))
-    with start_server("(test producer)", config, producer=producer) as server:
+def test_live_pool_reads_one_stream_of_batches_and_pauses_it_while_full(emoji_folder):
+    producer = StreamingEmojiProducer(emoji_folder)
+    pool = PoolConfig(capacity=16, batch_size=4, stream_seeds=24)
+    with start_server("(test producer)", ServerConfig(port=0, live=LiveConfig(pool=pool)),
+                      producer=producer) as server:
         client = httpx.Client(base_url=server.url)
         entries = [client.get("/api/next").json() for _ in range(40)]
+        time.sleep(0.3)                                                # let it refill
+        health = client.get("/healthz").json()
     assert len({e["record"]["seed"] for e in entries}) == 40          # each image once
-    assert producer.calls[0] == 16                                     # the empty pool: all of it
-    assert all(call % 4 == 0 and call <= 16 for call in producer.calls)   # whole batches only
+    assert producer.calls[:2] == [24, 24]                             # long streams, not a call per refill
+    assert {len(batch) for batch in producer.batches} == {4}          # handed back 4 at a time
+    assert health["ready"] == health["produced"] - 40 <= 16           # paused while full
