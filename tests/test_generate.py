@@ -57,6 +57,21 @@ def test_truncation_pulls_every_seed_towards_the_average_image(nonesuch_home):
     assert spread[0.5] < 0.85 * spread[1.0], spread
 
 
+def test_bf16_generator_stays_within_a_few_grey_levels_of_fp32(nonesuch_home):
+    """--amp bf16 (the default on CPUs with bf16 kernels) is a speed choice, not a different
+    image: the shipped generator's output moves by well under one grey level on average."""
+    from nonesuch.generate.pipeline import Producer
+
+    seeds = list(range(16))
+    outputs = {}
+    for amp in ("off", "bf16"):
+        with Producer(SHIPPED_RUN, amp=amp, size=64, sign=False, register=False) as producer:
+            assert producer.precision == {"off": "fp32", "bf16": "bf16"}[amp]
+            outputs[amp] = producer.pixels(seeds).astype(np.int16)          # [16, 32, 32, 3]
+    difference = np.abs(outputs["bf16"] - outputs["off"])
+    assert 0 < difference.mean() < 1.0 and np.percentile(difference, 99) <= 6
+
+
 def test_slerp_ends_on_its_keyframes_and_keeps_norms():
     a, b = torch.randn(64), torch.randn(64)
     path = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
@@ -129,6 +144,7 @@ def test_class_and_truncation_change_the_image_and_the_id(conditional_run, nones
     (["--truncation", "0"], "must be in (0, 1]"),
     (["--truncation", "1.5"], "must be in (0, 1]"),
     (["--seeds", "9-2"], "bad seed range"),
+    (["--amp", "fp8"], "choose auto, bf16 or off"),
 ])
 def test_bad_options_fail_with_one_clear_line(conditional_run, nonesuch_home, tmp_path, args, message):
     result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(tmp_path / "x"),

@@ -30,6 +30,8 @@ def generate(
     size: int = typer.Option(256, "--size", help="Output side in px (Lanczos from the native size)."),
     fmt: ImageFormat = typer.Option(ImageFormat.jpg, "--format"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder (default: latest)."),
+    amp: str = typer.Option("auto", "--amp", help="Generator precision: auto (bf16 on CPUs with bf16 "
+                            "kernels: ~1.7x faster, output within a few grey levels), bf16, off."),
     sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest. Either way "
                               "the watermark needs this install's key (`nonesuch keys init`)."),
 ) -> None:
@@ -53,7 +55,7 @@ def generate(
         fail(error)
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
-                            format=fmt.value, sign=sign)
+                            format=fmt.value, sign=sign, amp=amp)
     try:
         summary = generate_to_folder(config)
     except (CheckpointError, ProvenanceError, GenerateError) as error:

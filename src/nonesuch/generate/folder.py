@@ -32,6 +32,7 @@ class GenerateConfig:
     size: int = 256
     format: str = "jpg"
     sign: bool = True
+    amp: str = "auto"                    # generator precision: auto (bf16 where the CPU has it), bf16, off
 
 
 # Skipping a seed whose files exist is only right if they were made the same way.
@@ -62,7 +63,7 @@ def generate_to_folder(config: GenerateConfig, producer=None, show_progress: boo
     own_producer = producer is None
     producer = producer or Producer(config.run, checkpoint=config.checkpoint, size=config.size,
                                     fmt=config.format, truncation=config.truncation,
-                                    class_name=config.class_name, sign=config.sign)
+                                    class_name=config.class_name, sign=config.sign, amp=config.amp)
     try:
         return _generate(config, producer, show_progress)
     finally:
@@ -75,7 +76,7 @@ def _generate(config: GenerateConfig, producer, show_progress: bool) -> Generate
 
     out = Path(config.out)
     settings = {**{k: getattr(config, k) for k in SETTINGS_THAT_FIX_THE_FILES},
-                "checkpoint_sha256": producer.loaded.checkpoint_sha256}
+                "checkpoint_sha256": producer.loaded.checkpoint_sha256, "precision": producer.precision}
     _check_same_settings(out, settings)
     todo = pending_seeds(out, list(config.seeds), config.format)
     started = time.perf_counter()

@@ -29,6 +29,7 @@ initializer, never through a file or an output.
 from __future__ import annotations
 
 import logging
+import contextlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -74,18 +75,23 @@ class Producer:
     all); the generator gets half of them as torch threads. processes: finish images in worker
     processes: None = from the first call of PROCESS_POOL_MIN or more images on, True = always,
     False = never (threads in this process). Close it (or use `with`) to stop the workers.
+    amp: the generator's precision: "auto" (bf16 on CPUs with bf16 kernels, else fp32), "bf16",
+    "off" (fp32). `precision` says which one it runs.
     """
 
     def __init__(self, run_dir, checkpoint=None, size: int = 256, fmt: str = "jpg",
                  truncation: float | None = None, class_name: str | None = None,
                  sign: bool = True, register: bool = True, registry: Registry | None = None,
-                 keys=None, threads: int | None = None, processes: bool | None = None):
+                 keys=None, threads: int | None = None, processes: bool | None = None,
+                 amp: str = "auto"):
         import torch
 
         from nonesuch.gan.checkpoint import load_generator
 
         if fmt not in FORMATS:
             raise ProvenanceError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if amp not in ("auto", "bf16", "off"):
+            raise ProvenanceError(f"--amp {amp!r}: choose auto, bf16 or off")
         if size < 64:
             raise ProvenanceError(f"--size {size} is too small: the watermark cannot be read "
                                   "below 64 px (use 128 or more)")
@@ -102,6 +108,11 @@ class Producer:
         # core as well oversubscribes: its OpenMP threads spin at barriers while the finish
         # holds the cores, measured 2-4x slower on 2 busy cores (bench_generate.py).
         torch.set_num_threads(max(1, self.threads // 2))
+        # bf16 where the CPU has bf16 kernels: G runs 1.7x faster (4.9 -> 2.8 ms an image at
+        # 32 px) and its output moves by 0.36 grey levels on average (p99 3), which nobody sees.
+        from nonesuch.gan.train import amp_dtype
+        self.amp_dtype = amp_dtype(amp, torch.device("cpu"))
+        self.precision = "fp32" if self.amp_dtype is None else "bf16"
         keys = keys or default_keys()
         self.finish_settings = FinishSettings(
             fmt=fmt, size=size, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
@@ -183,11 +194,13 @@ class Producer:
         z = latents_for_seeds(seeds, self.loaded.latent_dim)                    # [N, D]
         classes = [self._class_of(seed) for seed in seeds]
         labels = None if classes[0] is None else torch.tensor(classes, dtype=torch.int64)  # [N]
-        with torch.inference_mode():
+        autocast = (torch.autocast("cpu", dtype=self.amp_dtype) if self.amp_dtype is not None
+                    else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
             images = torch.cat([self._generate_fixed_shape(z[i:i + GENERATOR_BATCH],
                                                            None if labels is None else labels[i:i + GENERATOR_BATCH])
                                 for i in range(0, len(seeds), GENERATOR_BATCH)])  # [N, 3, R, R]
-        return to_uint8(images)
+        return to_uint8(images.float())
 
     def _generate_fixed_shape(self, z, labels):
         """G on exactly GENERATOR_BATCH latents, padding a short batch with zeros.
