@@ -51,8 +51,8 @@ def verify(
     """Check each provenance layer of FILEs and give a one-word verdict per file.
 
     Layers: C2PA manifest, XMP label, invisible watermark (read with this install's key; without
-    one it reads 'unreadable'), registry. Verdicts: verified, traced, synthetic, tampered, unknown. Exit status 1 if any file could not be read; the others are
-    still checked."""
+    one it reads 'unreadable'), registry. Verdicts: verified, traced, synthetic, tampered,
+    unknown. Exit status 1 if any file could not be read; the others are still checked."""
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.registry import Registry
     from nonesuch.provenance.verify import verify_file
