@@ -8,10 +8,12 @@ sees only pool features and asks for labels in batches of 5; the oracle reveals 
 After every batch a logistic regression is fitted on the labels so far; its probabilities,
 smoothed over each image's 10 nearest look-alikes (what `apply` cuts by), are scored by average
 precision (AP) on the held-out set. Full-label AP is the same classifier on every pool label.
-Strategies: ours (typical image of each k-means cluster first, then margin sampling spread over
-clusters), random sampling, and margin-only (random cold start, then plain margin) as ablation.
+Strategies: ours (typical image of each k-means cluster first, exploration until a keep and a
+discard exist, then margin sampling spread over clusters; see curate/query.py), random sampling,
+and margin-only (random cold start, then plain margin) as ablation. --all-targets runs every
+Fashion-MNIST class and every OpenMoji group in turn and ends with one line per target.
 
-    .venv/bin/python benchmarks/bench_curate.py [--work DIR] [--seeds 5]
+    .venv/bin/python benchmarks/bench_curate.py [--work DIR] [--seeds 5] [--all-targets]
 """
 
 from __future__ import annotations
@@ -202,7 +204,9 @@ def labels_to_reach(curve: dict[int, float], level: float) -> int | None:
     return next((n for n in sorted(curve) if curve[n] >= level), None)
 
 
-def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int) -> dict:
+def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int,
+                     strategies: tuple[str, ...] = ("ours", "random", "margin-only")) -> tuple[float, dict]:
+    """(full-label AP, {strategy: {labels: mean AP}}), printing a curve per strategy."""
     x = classifier_features(features)
     pool, test = split(y)
     # Neighbours among all images (as `apply` sees the whole dataset), indexed as [pool..., test...].
@@ -215,7 +219,7 @@ def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int
     print(f"\n## {title}: {len(pool)} pool / {len(test)} held-out images, {y.mean():.1%} positive; "
           f"full-label AP {full:.3f} (smoothed {smoothed:.3f}, plain classifier {plain:.3f}; 95 %: {0.95 * full:.3f})")
     means = {}
-    for name in ("ours", "random", "margin-only"):
+    for name in strategies:
         start = time.perf_counter()
         curves = [run_strategy(name, features[pool], x[pool], y[pool], x[test], y[test], neighbours, seed)
                   for seed in range(seeds)]
@@ -231,7 +235,21 @@ def benchmark_target(title: str, features: np.ndarray, y: np.ndarray, seeds: int
     print(f"{'':>12}  " + "  ".join(f"{n:>11}" for n in REPORTED_BUDGETS) + "   <- labels")
     print(f"label efficiency vs random at 95 % of full AP: "
           + (f"{'>' if rnd is None else ''}{ratio:.1f}x" if ratio else "ours did not reach it"))
-    return means
+    return full, means
+
+
+def summarise_targets(rows: list[tuple[str, float, dict]]) -> None:
+    """One line per target: how close 50 labels come to all of them, and labels to 95 %."""
+    print(f"\n# every target, mean of the seeds: AP at 50 labels as a share of full-label AP; labels to 95 %")
+    print(f"{'target':>34}  {'full AP':>7}  {'ours@50':>8}  {'random@50':>9}  {'ours to 95%':>11}  {'random to 95%':>13}")
+    shares = []
+    for title, full, means in rows:
+        reach = {name: labels_to_reach(means[name], 0.95 * full) for name in ("ours", "random")}
+        shares.append(means["ours"][50] / full)
+        print(f"{title:>34}  {full:7.3f}  {means['ours'][50] / full:8.0%}  {means['random'][50] / full:9.0%}  "
+              f"{reach['ours'] or '>' + str(MAX_LABELS):>11}  {reach['random'] or '>' + str(MAX_LABELS):>13}")
+    print(f"ours at 50 labels: mean {np.mean(shares):.0%} of full-label AP, worst {np.min(shares):.0%}, "
+          f"95 % reached on {sum(s >= 0.95 for s in shares)} of {len(shares)} targets")
 
 
 def main() -> None:
@@ -242,6 +260,8 @@ def main() -> None:
     parser.add_argument("--fashion-class", default="T-shirt/top")
     parser.add_argument("--emoji-group", default="animals-nature")
     parser.add_argument("--embedding-only", action="store_true", help="Measure embedding speed and stop.")
+    parser.add_argument("--all-targets", action="store_true",
+                        help="every Fashion-MNIST class and every OpenMoji group in turn (ours and random only)")
     parser.add_argument("--precision", default=EmbedConfig().precision, choices=["float32", "int8"],
                         help="graph the AP curves are measured on (default: what `curate embed` uses)")
     args = parser.parse_args()
@@ -276,13 +296,18 @@ def main() -> None:
 
     print(f"\n# AP on held-out images vs labels, mean±std over {args.seeds} seeds")
     print(f"{'labels:':>12}  " + "  ".join(f"{n:>11}" for n in REPORTED_BUDGETS))
-    if "fashion-mnist 32 px" in results:
-        dataset, features = results["fashion-mnist 32 px"]
-        y = np.array([label == args.fashion_class for label in dataset.labels()], dtype=np.int64)
-        benchmark_target(f"Fashion-MNIST '{args.fashion_class}' vs rest", features, y, args.seeds)
-    dataset, features = results["openmoji 64 px"]
-    y = np.array([label == args.emoji_group for label in dataset.labels()], dtype=np.int64)
-    benchmark_target(f"OpenMoji '{args.emoji_group}' vs rest", features, y, args.seeds)
+    targets = []                                          # (title, features, y)
+    for name, attribute, chosen in (("fashion-mnist 32 px", "Fashion-MNIST", args.fashion_class),
+                                    ("openmoji 64 px", "OpenMoji", args.emoji_group)):
+        if name not in results:
+            continue
+        dataset, features = results[name]
+        labels = np.array(dataset.labels())
+        for target in (sorted(set(labels)) if args.all_targets else [chosen]):
+            targets.append((f"{attribute} '{target}' vs rest", features, (labels == target).astype(np.int64)))
+    strategies = ("ours", "random") if args.all_targets else ("ours", "random", "margin-only")
+    rows = [(title, *benchmark_target(title, features, y, args.seeds, strategies)) for title, features, y in targets]
+    summarise_targets(rows)
     print(f"\npeak RSS: {peak_rss_mib()[0]:.0f} MiB (self), {peak_rss_mib()[1]:.0f} MiB (children)")
 
 

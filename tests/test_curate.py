@@ -88,6 +88,23 @@ def test_first_queries_are_the_typical_image_of_every_cluster(embedded_dataset):
         assert clusters.typicality[q.idx] == clusters.typicality[members].max()
 
 
+def test_exploration_mixes_far_typical_images_with_random_ones(embedded_dataset):
+    """After a coarse round of nothing but discards: 2 in 5 at random, the rest fine-cluster
+    typicals, the one farthest from everything labelled or picked first; reproducible."""
+    strategy = QueryStrategy(load_embeddings(embedded_dataset).features, QueryConfig(ClusterConfig(k=4), fine_clusters=12))
+    labelled = {q.idx: "discard" for q in strategy.next({}, None, n=4)}
+    batch = strategy.next(labelled, None, n=5)
+    assert sorted(q.reason for q in batch) == ["random", "random", "typical", "typical", "typical"]
+    assert not {q.idx for q in batch} & set(labelled) and len({q.idx for q in batch}) == 5
+    typical = [q.idx for q in batch if q.reason == "typical"]
+    assert set(typical) <= set(strategy.fine_typical.tolist())
+    before = list(labelled) + [q.idx for q in batch if q.reason == "random"]
+    candidates = [int(i) for i in strategy.fine_typical if i not in before]
+    gaps = [min(((strategy.reduced[c] - strategy.reduced[b]) ** 2).sum() for b in before) for c in candidates]
+    assert typical[0] == candidates[int(np.argmax(gaps))]
+    assert strategy.next(labelled, None, n=5) == batch
+
+
 def test_queries_turn_to_uncertain_images_spread_over_clusters(embedded_dataset):
     config = QueryConfig(ClusterConfig(k=4), uncertain_pool=3)
     strategy = QueryStrategy(load_embeddings(embedded_dataset).features, config)

@@ -4,9 +4,13 @@ Two phases, because what helps changes with the number of labels (TypiClust, Hac
 2022; uncertainty sampling is worse than random at tiny budgets):
 
 1. Cold start: the most typical image of each k-means cluster, largest cluster first, so the
-   first labels cover every mode of the archive and are clear examples, not oddities. Until
-   both keeps and discards exist, the typical images of a finer clustering follow (a rare
-   target may hide in a mode the coarse clusters merged away).
+   first labels cover every mode of the archive and are clear examples, not oddities. If that
+   round finds no keep (or no discard), exploration follows until it does: in each batch, the
+   typical images of a finer clustering, the one farthest from everything labelled first (a
+   rare target may hide in a mode the coarse clusters merged away), and two in five images
+   drawn at random. The random share is the hedge for a target that is nobody's typical image:
+   scattered OpenMoji food emoji took 55 labels on average (155 at worst) to find the first
+   keep by typical images alone, and 10-26 with this mix over the benchmark's 19 targets.
 2. Once both keeps and discards exist: margin sampling (the images whose keep probability is
    nearest 0.5), spread across clusters, so a batch is not ten near-copies of one confusing image
    (the complaint against plain uncertainty sampling in modAL #11 and Label Studio #3256).
@@ -26,13 +30,21 @@ class QueryConfig:
     clusters: ClusterConfig = ClusterConfig()
     uncertain_pool: int = 10     # candidate pool = this many x the batch, most uncertain first
     fine_clusters: int = 64      # finer k-means to explore while there is no classifier yet
+    explore_random_share: float = 0.4   # of each exploring batch, drawn at random (see above)
 
 
 @dataclass(frozen=True)
 class Query:
     idx: int
-    reason: str                  # 'typical' (cold start) or 'uncertain'
+    reason: str                  # 'typical' or 'random' (cold start), or 'uncertain'
     probability: float | None    # the classifier's keep probability, None before it exists
+
+
+def most_typical_members(clusters: Clusters) -> np.ndarray:
+    """[k] int64: the index of each cluster's most typical image."""
+    order = np.lexsort((-clusters.typicality, clusters.assignment))   # by cluster, most typical first
+    firsts = np.flatnonzero(np.r_[True, np.diff(clusters.assignment[order]) != 0])
+    return order[firsts]
 
 
 class QueryStrategy:
@@ -44,8 +56,10 @@ class QueryStrategy:
         self.config = config
         if reduced is None:
             reduced = reduce_features(features, config.clusters.pca_dims, config.clusters.seed)
+        self.reduced = reduced                                 # [N, dims]: where "far" is measured
         self.clusters: Clusters = find_clusters(features, config.clusters, reduced)
         self.fine: Clusters = find_clusters(features, replace(config.clusters, k=config.fine_clusters), reduced)
+        self.fine_typical = most_typical_members(self.fine)    # [fine k] image indices
 
     def next(self, labelled: dict[int, str], probability: np.ndarray | None, n: int = 10,
              exclude: set[int] = frozenset()) -> list[Query]:
@@ -69,19 +83,30 @@ class QueryStrategy:
         return set(range(len(clusters.sizes))) - covered
 
     def _explore(self, seen: set[int], labelled: dict[int, str], n: int) -> list[Query]:
-        """The most typical image of each unlabelled fine cluster, largest first; then any typical."""
+        """A share of random images, the rest typical images of fine clusters, farthest from
+        everything labelled (or picked) first; then any typical image if those run out."""
+        randoms = self._random(seen, labelled, round(n * self.config.explore_random_share))
+        seen = seen | {q.idx for q in randoms}
+        chosen = [i for i in labelled] + sorted(seen - set(labelled))
+        candidates = [int(i) for i in self.fine_typical if int(i) not in seen]
         picks: list[Query] = []
-        for c in sorted(self._uncovered(self.fine, labelled)):     # fine clusters are numbered by size
-            if len(picks) >= n:
-                break
-            members = np.flatnonzero(self.fine.assignment == c)
-            members = [int(i) for i in members[np.argsort(-self.fine.typicality[members], kind="stable")]
-                       if int(i) not in seen]
-            if members:
-                picks.append(Query(members[0], "typical", None))
-        if len(picks) < n:
-            picks += self._typical(seen | {q.idx for q in picks}, n - len(picks), first_clusters=set())
-        return picks
+        while len(picks) < n - len(randoms) and candidates:
+            if chosen:   # squared distance from each candidate to its nearest chosen image
+                gaps = ((self.reduced[candidates][:, None] - self.reduced[chosen][None]) ** 2).sum(-1).min(1)
+            else:
+                gaps = np.zeros(len(candidates))
+            i = candidates.pop(int(np.argmax(gaps)))
+            picks.append(Query(i, "typical", None))
+            chosen.append(i)
+        if len(picks) < n - len(randoms):
+            picks += self._typical(seen | {q.idx for q in picks}, n - len(randoms) - len(picks), first_clusters=set())
+        return picks + randoms
+
+    def _random(self, seen: set[int], labelled: dict[int, str], n: int) -> list[Query]:
+        """n unseen images at random; the same labels so far give the same draw (reproducible runs)."""
+        unseen = np.setdiff1d(np.arange(len(self.clusters.assignment)), list(seen))
+        rng = np.random.default_rng([self.config.clusters.seed, len(labelled)])
+        return [Query(int(i), "random", None) for i in rng.choice(unseen, min(n, len(unseen)), replace=False)]
 
     def _typical(self, seen: set[int], n: int, first_clusters: set[int]) -> list[Query]:
         """Round-robin over clusters (uncovered ones first, then by size), most typical unseen each."""

@@ -36,6 +36,7 @@ async function refill() {
 function describe(q) {
   if (q.reason === "typical") return "typical of its cluster";
   if (q.reason === "undone") return "undone: label it again";
+  if (q.reason === "random") return "a random image: no keep and discard yet";
   return `classifier unsure: p(keep) = ${q.probability.toFixed(2)}`;
 }
 
