@@ -24,3 +24,23 @@ def test_two_gloo_processes_train_and_agree_on_weights(emoji_dataset, tmp_path):
     assert rank0 == rank1  # identical G, D and EMA on both ranks after every snapshot
     assert rank0[0]["G"] != rank0[-1]["G"]  # and they did train
     assert latest_checkpoint(out).name == "000000192"  # written once, by rank 0
+
+
+def test_cpu_threads_leave_out_the_cores_busy_now(monkeypatch):
+    """Threads = cores not busy in the last quarter second; the load average only without /proc."""
+    from nonesuch.gan import distributed
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(distributed.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(distributed.time, "sleep", lambda s: None)
+    monkeypatch.setattr(distributed.os, "getloadavg", lambda: (3.0, 3.0, 3.0))   # a busy spell that has ended
+    #                 user nice sys idle iowait irq softirq steal
+    snapshots = iter([[100, 0, 0, 100, 0, 0, 0, 0], [100, 0, 0, 500, 0, 0, 0, 0],     # idle now
+                      [100, 0, 0, 100, 0, 0, 0, 0], [300, 0, 0, 300, 0, 0, 0, 0]])    # 2 of 4 busy
+    monkeypatch.setattr(distributed, "_cpu_times", lambda: next(snapshots))
+    assert distributed.cpu_threads() == 4
+    assert distributed.cpu_threads() == 2
+    monkeypatch.setattr(distributed, "_cpu_times", lambda: None)
+    assert distributed.cpu_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert distributed.cpu_threads() == 3

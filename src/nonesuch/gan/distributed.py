@@ -10,6 +10,7 @@ support, and the explicit reduction keeps each training step readable.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -41,13 +42,36 @@ def cpu_threads() -> int:
 
     One per core is fastest on an idle machine, but OpenMP's threads spin-wait for each other, and
     on a machine where other processes hold the cores a 2-thread step was measured 3-30x slower
-    than a 1-thread one (benchmarks/bench_train.py). The 1-minute load average says how many
-    cores are taken when training starts.
+    than a 1-thread one (benchmarks/bench_train.py). How busy the cores are is sampled now, from
+    /proc/stat over a quarter second: the 1-minute load average used before still counted a job
+    that had ended a minute ago, and gave 1 of 2 cores to a run on an idle machine.
     """
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     cores = os.cpu_count() or 1
-    return max(1, min(cores, cores - int(os.getloadavg()[0])))
+    return max(1, min(cores, cores - round(busy_cores(cores))))
+
+
+def busy_cores(cores: int, seconds: float = 0.25) -> float:
+    """Cores in use by other work right now: (1 - idle share) x cores over `seconds`; the load
+    average where /proc/stat does not exist."""
+    first = _cpu_times()
+    if first is None:
+        return float(os.getloadavg()[0])
+    time.sleep(seconds)
+    second = _cpu_times()
+    total = sum(second) - sum(first)
+    idle = (second[3] + second[4]) - (first[3] + first[4])       # idle + iowait
+    return 0.0 if total <= 0 else cores * (1 - idle / total)
+
+
+def _cpu_times() -> list[int] | None:
+    """The aggregate 'cpu' line of /proc/stat: user nice system idle iowait irq softirq steal ..."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
 
 
 def setup(device_name: str) -> Placement:
