@@ -40,8 +40,8 @@ GRID_SEEDS = 36
 
 def nonesuch(*args: str) -> str:
     print("$ nonesuch " + " ".join(args), flush=True)
-    # Every core, explicitly: training otherwise takes cores minus the load average, and the
-    # 1-minute load still counts the benchmark that ran just before (measured: 1 thread of 2).
+    # Every core, explicitly: training otherwise leaves out the cores busy when it starts, and
+    # both arms of the comparison must train with the same number of threads.
     env = {"OMP_NUM_THREADS": str(os.cpu_count() or 1), **os.environ, "NONESUCH_NO_REEXEC": "1"}
     result = subprocess.run([*NONESUCH, *args], env=env, capture_output=True, text=True)
     if result.returncode:
