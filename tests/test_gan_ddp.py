@@ -31,16 +31,16 @@ def test_cpu_threads_leave_out_the_cores_busy_now(monkeypatch):
     from nonesuch.gan import distributed
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(distributed.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(distributed, "usable_cpus", lambda: [0, 1, 2, 3])
     monkeypatch.setattr(distributed.time, "sleep", lambda s: None)
     monkeypatch.setattr(distributed.os, "getloadavg", lambda: (3.0, 3.0, 3.0))   # a busy spell that has ended
     #                 user nice sys idle iowait irq softirq steal
     snapshots = iter([[100, 0, 0, 100, 0, 0, 0, 0], [100, 0, 0, 500, 0, 0, 0, 0],     # idle now
                       [100, 0, 0, 100, 0, 0, 0, 0], [300, 0, 0, 300, 0, 0, 0, 0]])    # 2 of 4 busy
-    monkeypatch.setattr(distributed, "_cpu_times", lambda: next(snapshots))
+    monkeypatch.setattr(distributed, "_cpu_times", lambda cpus: next(snapshots))
     assert distributed.cpu_threads() == 4
     assert distributed.cpu_threads() == 2
-    monkeypatch.setattr(distributed, "_cpu_times", lambda: None)
+    monkeypatch.setattr(distributed, "_cpu_times", lambda cpus: None)
     assert distributed.cpu_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert distributed.cpu_threads() == 3

@@ -88,7 +88,7 @@ class QueryStrategy:
         everything labelled (or picked) first; then any typical image if those run out."""
         randoms = self._random(seen, labelled, round(n * self.config.explore_random_share))
         seen = seen | {q.idx for q in randoms}
-        chosen = [i for i in labelled] + sorted(seen - set(labelled))
+        chosen = sorted(seen)                                  # labelled, queued or picked above
         candidates = [int(i) for i in self.fine_typical if int(i) not in seen]
         picks: list[Query] = []
         while len(picks) < n - len(randoms) and candidates:

@@ -48,30 +48,39 @@ def cpu_threads() -> int:
     """
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, cores - round(busy_cores(cores))))
+    cpus = usable_cpus()
+    return max(1, min(len(cpus), len(cpus) - round(busy_cores(cpus))))
 
 
-def busy_cores(cores: int, seconds: float = 0.25) -> float:
-    """Cores in use by other work right now: (1 - idle share) x cores over `seconds`; the load
-    average where /proc/stat does not exist."""
-    first = _cpu_times()
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask: a container or taskset narrows it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def busy_cores(cpus: list[int], seconds: float = 0.25) -> float:
+    """How many of these CPUs other work is using right now: their non-idle share over `seconds`;
+    the load average where /proc/stat does not exist."""
+    first = _cpu_times(cpus)
     if first is None:
         return float(os.getloadavg()[0])
     time.sleep(seconds)
-    second = _cpu_times()
+    second = _cpu_times(cpus)
     total = sum(second) - sum(first)
     idle = (second[3] + second[4]) - (first[3] + first[4])       # idle + iowait
-    return 0.0 if total <= 0 else cores * (1 - idle / total)
+    return 0.0 if total <= 0 else len(cpus) * (1 - idle / total)
 
 
-def _cpu_times() -> list[int] | None:
-    """The aggregate 'cpu' line of /proc/stat: user nice system idle iowait irq softirq steal ..."""
+def _cpu_times(cpus: list[int]) -> list[int] | None:
+    """/proc/stat's 'cpuN' lines of these CPUs, summed: user nice system idle iowait irq softirq steal."""
+    wanted = {f"cpu{c}" for c in cpus}
     try:
         with open("/proc/stat") as stat:
-            return [int(v) for v in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
+            rows = [[int(v) for v in line.split()[1:9]] for line in stat if line.split(maxsplit=1)[0] in wanted]
+    except (OSError, ValueError, IndexError):
         return None
+    return [sum(column) for column in zip(*rows)] if rows else None
 
 
 def setup(device_name: str) -> Placement:
