@@ -97,7 +97,7 @@ def setup(device_name: str) -> Placement:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cpu":
         # Processes sharing one machine's cores must not each start a thread per core.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
+        torch.set_num_threads(max(1, len(usable_cpus()) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
     return Placement(device, rank, world_size)
 
 
