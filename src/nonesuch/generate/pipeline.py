@@ -28,8 +28,8 @@ initializer, never through a file or an output.
 
 from __future__ import annotations
 
-import logging
 import contextlib
+import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
