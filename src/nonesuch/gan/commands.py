@@ -27,6 +27,9 @@ def train_command(
     kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation (default: the preset's; cpu 30, paper 600)."),
     batch: int = typer.Option(None, "--batch", help="Minibatch size (default 16)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 0.001)."),
+    augment: str = typer.Option(None, "--augment", help="DiffAugment ops on everything D sees: color,translation,cutout, a subset, or off [default: auto = all three below 10k images]."),
+    augment_p: float = typer.Option(None, "--augment-p", help="Chance each op is applied to an image [default: 1.0]; the start value if adaptive."),
+    augment_target: float = typer.Option(None, "--augment-target", help="Adapt the strength so D's overfitting statistic stays at this (ADA: 0.6) [default: 0 = fixed]."),
     gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (default 4; 1 = the paper)."),
     snapshot_kimg: float = typer.Option(None, "--snapshot-kimg", help="Grid + checkpoint every N kimg."),
     metric_images: int = typer.Option(None, "--metric-images", help="FID/KID on N images per snapshot (0 = off)."),
@@ -41,7 +44,8 @@ def train_command(
     from nonesuch.gan.config import TrainError, resolve_config
 
     options = dict(preset=preset, resolution=resolution, attention=attention or None, conditional=conditional,
-                   loss=loss, kimg=kimg, batch=batch, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
+                   loss=loss, kimg=kimg, batch=batch, augment=augment, augment_p=augment_p,
+                   augment_target=augment_target, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
                    metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed)
     try:
         if smoke:

@@ -48,6 +48,11 @@ class TrainConfig:
     ema_kimg: float = 10.0             # EMA half-life, thousands of images
     ema_rampup: float | None = 0.05    # cap the half-life at this fraction of images seen
     mirror: bool = True                # random horizontal flips of reals
+    augment: str = "auto"              # DiffAugment ops on everything D sees: "color,translation,cutout",
+                                       # a subset, or "off"; "auto" = all three below 10k images, else off
+    augment_p: float = 1.0             # chance each op is applied to each image (the start value if adaptive)
+    augment_target: float = 0.0        # > 0: adapt p so D's overfitting statistic r stays at this (ADA: 0.6)
+    augment_speed_kimg: float = 100.0  # adaptive p can cross [0, 1] in this many kimg
     snapshot_kimg: float = 4.0         # grid + checkpoint (+ metric) every this many kimg
     metric_images: int = 0             # FID/KID sample size per snapshot; 0 = off
     keep_checkpoints: int = 3          # keep the last K checkpoints
@@ -89,6 +94,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
         data = dict(data)
+        data.setdefault("augment", "off")  # runs from before augmentation existed trained without it
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
         return cls(**data)

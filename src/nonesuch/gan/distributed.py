@@ -117,6 +117,15 @@ def average_gradients(module: torch.nn.Module, placement: Placement) -> None:
         offset += g.numel()
 
 
+def sum_over_processes(values: torch.Tensor, placement: Placement) -> torch.Tensor:
+    """The element-wise sum of `values` over every process (itself when there is one)."""
+    if placement.world_size == 1:
+        return values
+    values = values.to(placement.device)
+    dist.all_reduce(values)
+    return values.cpu()
+
+
 def barrier(placement: Placement) -> None:
     if placement.world_size > 1:
         dist.barrier()

@@ -27,11 +27,12 @@ def wgan_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor,
 
 def wgan_gradient_penalty(discriminator, reals: torch.Tensor, fakes: torch.Tensor, labels, alpha: float,
                           mix: torch.Tensor, weight: float = 10.0, target: float = 1.0,
-                          loss_scale: float = 1.0) -> torch.Tensor:
-    """weight * (|grad D(x_hat)| - target)^2 / target^2 on random blends x_hat of reals and fakes.
-    mix: [N, 1, 1, 1] uniform in [0, 1], drawn by the caller from the run's seeded generator."""
+                          loss_scale: float = 1.0, augment=None) -> torch.Tensor:
+    """weight * (|grad D(T(x_hat))| - target)^2 / target^2 on random blends x_hat of reals and
+    fakes, the gradient taken with respect to x_hat. mix: [N, 1, 1, 1] uniform in [0, 1], drawn
+    by the caller from the run's seeded generator. augment: T, what D sees (identity if None)."""
     blended = torch.lerp(reals, fakes, mix).requires_grad_(True)
-    scores = discriminator(blended, labels, alpha)
+    scores = discriminator(augment(blended) if augment else blended, labels, alpha)
     norm = _gradient_norm_squared(scores, blended, loss_scale).add(1e-12).sqrt()
     return weight * ((norm - target) / target).square().mean()
 
@@ -45,9 +46,10 @@ def logistic_discriminator(real_scores: torch.Tensor, fake_scores: torch.Tensor)
 
 
 def r1_penalty(discriminator, reals: torch.Tensor, labels, alpha: float, gamma: float,
-               interval: int, loss_scale: float = 1.0) -> torch.Tensor:
+               interval: int, loss_scale: float = 1.0, augment=None) -> torch.Tensor:
+    """R1 on reals seen through T, the gradient w.r.t. the un-augmented reals (ns_DiffAugment_r1)."""
     reals = reals.detach().requires_grad_(True)
-    scores = discriminator(reals, labels, alpha)
+    scores = discriminator(augment(reals) if augment else reals, labels, alpha)
     return (gamma / 2) * interval * _gradient_norm_squared(scores, reals, loss_scale).mean()
 
 

@@ -20,7 +20,7 @@ import torch
 
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
-from nonesuch.gan import checkpoint, distributed, losses
+from nonesuch.gan import augment, checkpoint, distributed, losses
 from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
@@ -43,11 +43,17 @@ class Run:
     images_seen: int = 0
     step: int = 0
     elapsed_s: float = 0.0  # seconds spent in training steps before this process started (for the log)
+    augment_strength: float = 0.0  # p of DiffAugment now (moves only if the config's target is set)
     pending_losses: dict[str, list] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
         return Path(self.config.out)
+
+
+# Datasets smaller than this are augmented by default: DiffAugment's own guidance is "the
+# strongest" policy for hundreds of images, and it still helps at 10% of CIFAR (5k images).
+AUTO_AUGMENT_BELOW = 10_000
 
 
 # -- preparing ---------------------------------------------------------------------------------
@@ -85,6 +91,14 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
             raise TrainError(f"{config.out}/config.json: the run's classes {config.class_names} differ from "
                              f"the dataset's {names}")
         config.class_names = names
+    if config.augment == "auto":
+        config.augment = "off" if len(dataset) >= AUTO_AUGMENT_BELOW else ",".join(augment.POLICIES)
+    try:
+        augment.parse_policy(config.augment)
+    except ValueError as e:
+        raise TrainError(f"--augment {config.augment!r}: {e}") from e
+    if not 0 <= config.augment_p <= 1 or not 0 <= config.augment_target < 1:
+        raise TrainError("--augment-p must be in [0, 1] and --augment-target in [0, 1)")
     if config.batch % 4 or config.batch < 4:
         raise TrainError(f"--batch {config.batch}: must be a multiple of 4 (minibatch-stddev groups)")
     return config, dataset
@@ -109,7 +123,8 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
                for name in optimizers}
     labels = dataset.label_indices() if config.conditional else None
     images = TrainingImages(dataset, config.resolution, labels, config.seed)
-    return Run(config, placement, images, generator, discriminator, generator_ema, optimizers, scalers)
+    return Run(config, placement, images, generator, discriminator, generator_ema, optimizers, scalers,
+               augment_strength=config.augment_p)
 
 
 def _resume(run: Run) -> None:
@@ -124,6 +139,7 @@ def _resume(run: Run) -> None:
     except checkpoint.CheckpointError as e:
         raise TrainError(str(e)) from e
     run.images_seen, run.step, run.elapsed_s = state["images_seen"], state["step"], state["elapsed_s"]
+    run.augment_strength = state.get("augment_strength", run.config.augment_p)
     for name, scaler_state in state.get("loss_scalers", {}).items():
         if run.scalers[name].is_enabled():
             run.scalers[name].load_state_dict(scaler_state)
@@ -200,38 +216,67 @@ def _penalty_due(run: Run) -> bool:
     return run.step % interval == 0
 
 
+def _augmenter(run: Run, random: torch.Generator):
+    """x -> T(x) with this run's policy and current strength, drawing from `random`."""
+    ops = augment.parse_policy(run.config.augment)
+    return lambda images: augment.augment(images, ops, run.augment_strength, random)
+
+
 def discriminator_step(run: Run, stage: Stage, reals, fakes, labels, random: torch.Generator) -> dict:
-    """fakes: G's output for this step, still attached to G's graph; D trains on a detached copy."""
+    """fakes: G's output for this step, still attached to G's graph; D trains on a detached copy.
+    D sees every image through the augmentation T, the penalty's inputs included: the gradient
+    is taken with respect to the un-augmented image, as DiffAugment's ns_DiffAugment_r1 does."""
     D, c = run.discriminator, run.config
     fakes = fakes.detach().float()
     D.requires_grad_(True)
     zero = torch.zeros((), device=reals.device)
     loss_scale = run.scalers["D"].get_scale() if run.scalers["D"].is_enabled() else 1.0
+    seen_by_d = _augmenter(run, random)
     with _autocast(run):
         # One D call on [reals; fakes]: twice the batch per kernel is cheaper on CPU than two calls.
-        scores = D(torch.cat([reals, fakes]), None if labels is None else torch.cat([labels, labels]), stage.alpha)
+        scores = D(seen_by_d(torch.cat([reals, fakes])), None if labels is None else torch.cat([labels, labels]),
+                   stage.alpha)
         real_scores, fake_scores = scores.float().chunk(2)
         if c.loss == "wgan-gp":
             loss = losses.wgan_discriminator(real_scores, fake_scores, c.drift)
             mix = torch.rand(len(reals), 1, 1, 1, generator=random).to(reals.device)
             penalty = (losses.wgan_gradient_penalty(D, reals, fakes, labels, stage.alpha, mix,
-                                                    c.gp_weight * c.gp_interval, loss_scale=loss_scale)
+                                                    c.gp_weight * c.gp_interval, loss_scale=loss_scale,
+                                                    augment=seen_by_d)
                        if _penalty_due(run) else zero)
         else:
             loss = losses.logistic_discriminator(real_scores, fake_scores)
-            penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval, loss_scale)
+            penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval, loss_scale,
+                                         augment=seen_by_d)
                        if _penalty_due(run) else zero)
     _apply(run, "D", D, loss + penalty)
-    return {"loss_d": loss.detach(), "penalty": penalty.detach()}
+    _adapt_augmentation(run, real_scores, fake_scores)
+    return {"loss_d": loss.detach(), "penalty": penalty.detach(),
+            "augment_p": torch.tensor(run.augment_strength)}
 
 
-def generator_step(run: Run, stage: Stage, fakes, labels) -> dict:
+def _adapt_augmentation(run: Run, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
+    """ADA-style: move p by this step's overfitting statistic, summed over every process so all
+    ranks move p alike."""
+    c = run.config
+    if c.augment_target <= 0 or c.augment == "off":
+        return
+    values = augment.overfitting_statistic(c.loss, real_scores, fake_scores)
+    total = distributed.sum_over_processes(torch.stack([values.sum(), torch.tensor(float(len(values)))]),
+                                           run.placement)
+    r = float(total[0] / total[1])
+    run.augment_strength = augment.adapt_strength(run.augment_strength, r, c.augment_target, c.batch,
+                                                  c.augment_speed_kimg)
+
+
+def generator_step(run: Run, stage: Stage, fakes, labels, random: torch.Generator) -> dict:
     """Score the same fakes with the just-updated D and train G through them: one G forward per
-    step instead of two (the D step used a detached copy)."""
+    step instead of two (the D step used a detached copy). G's gradient flows back through the
+    augmentation, so G is never pushed to make augmented-looking images."""
     D, c = run.discriminator, run.config
     D.requires_grad_(False)  # D's weight gradients are not needed here: skip computing them
     with _autocast(run):
-        scores = D(fakes, labels, stage.alpha).float()
+        scores = D(_augmenter(run, random)(fakes), labels, stage.alpha).float()
         loss = losses.wgan_generator(scores) if c.loss == "wgan-gp" else losses.logistic_generator(scores)
     _apply(run, "G", run.generator, loss)
     return {"loss_g": loss.detach()}
@@ -248,7 +293,7 @@ def training_step(run: Run) -> Stage:
     with _autocast(run):
         fakes = run.generator(_latents(run, share, random), labels, stage.resolution, stage.alpha)  # [b, 3, r, r]
     stats = discriminator_step(run, stage, reals, fakes, labels, random)
-    stats |= generator_step(run, stage, fakes, labels)
+    stats |= generator_step(run, stage, fakes, labels, random)
     run.images_seen += c.batch
     run.step += 1
     update_ema(run.generator_ema, run.generator, ema_beta(c.batch, run.images_seen, c.ema_kimg, c.ema_rampup))
@@ -284,6 +329,7 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
     checkpoint.save_checkpoint(run.dir, run.generator, run.discriminator, run.generator_ema, run.optimizers,
                                {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
                                 "stage": _stage_dict(stage), "seed": c.seed,
+                                "augment_strength": run.augment_strength,
                                 "loss_scalers": {k: v.state_dict() for k, v in run.scalers.items() if v.is_enabled()}},
                                c.keep_checkpoints)
     return record
