@@ -58,6 +58,8 @@ class TrainConfig:
     keep_checkpoints: int = 3          # keep the last K checkpoints
     grid_size: int = 64                # samples in each snapshot grid
     seed: int = 0
+    init_from: str = ""                # fine-tune: the run or shipped generator whose G, D, EMA start this run
+    init_sha256: dict = field(default_factory=dict)  # hashes of the weights it started from
     device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"
     amp: str = "auto"                  # "auto" (bf16 on CUDA and on CPUs with bf16 kernels), "bf16", "fp16", "off"
     progress: bool = True              # rich progress line on a terminal
@@ -74,7 +76,7 @@ class TrainConfig:
     @property
     def schedule(self) -> Schedule:
         images = int(round(self.kimg * 1000))
-        return Schedule(self.resolution, fade_images=images, stable_images=images)
+        return Schedule(self.resolution, fade_images=images, stable_images=images, grown=bool(self.init_from))
 
     def make_generator(self):
         from nonesuch.gan.networks import ProgressiveGenerator
@@ -104,6 +106,23 @@ def _normalise(value):
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
+def _fine_tuning_config(dataset, out, options: dict) -> TrainConfig:
+    """A new run that starts from another run's weights: it inherits what the weights fix."""
+    from nonesuch.gan import init_from
+
+    try:
+        source = init_from.find_source(options["init_from"])
+        inherited = init_from.inherited_options(source)
+    except (init_from.InitError, KeyError) as e:
+        raise TrainError(f"--init-from {options['init_from']}: {e}") from e
+    bad = init_from.conflicting(options, inherited)
+    if bad:
+        raise TrainError(f"--init-from {source.description}: cannot change {', '.join(bad)}; drop those options")
+    options = {**options, **inherited, "init_from": source.description, "init_sha256": source.sha256()}
+    options.setdefault("kimg", architecture(inherited["preset"]).kimg if inherited["preset"] in PRESETS else 30.0)
+    return TrainConfig(dataset=str(Path(dataset).resolve()), out=str(out), **options)
+
+
 def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: bool = False) -> TrainConfig:
     """The run's config: the saved one for an existing RUN (options must agree with it), else a
     new one from the options. `options` holds only what the user gave (None = not given)."""
@@ -114,6 +133,8 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
             raise TrainError(f"{config_path}: nothing to resume (no config.json); drop --resume to start a run")
         if options.get("preset", "cpu") not in PRESETS:
             raise TrainError(f"unknown --preset {options['preset']!r}; choose one of {', '.join(PRESETS)}")
+        if options.get("init_from"):
+            return _fine_tuning_config(dataset, out, options)
         preset = architecture(options.get("preset", "cpu"))
         options.setdefault("kimg", preset.kimg)
         config = TrainConfig(dataset=str(Path(dataset).resolve()), out=str(out), **options)
@@ -126,6 +147,12 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
     if str(Path(dataset).resolve()) != saved.dataset:
         raise TrainError(f"{config_path}: this run trains on {saved.dataset}, not {Path(dataset).resolve()}; "
                          f"use another --out")
+    if options.get("init_from"):  # the same source named another way (relative path, name) is the same
+        from nonesuch.gan.init_from import InitError, find_source
+        try:
+            options["init_from"] = find_source(options["init_from"]).description
+        except InitError as e:
+            raise TrainError(f"--init-from {options['init_from']}: {e}") from e
     for key, value in options.items():
         if key not in CHANGEABLE_ON_RESUME and _normalise(value) != _normalise(getattr(saved, key)):
             raise TrainError(f"{config_path}: cannot resume with {key}={value!r}, the run was started with "

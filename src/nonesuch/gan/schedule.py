@@ -30,9 +30,12 @@ class Schedule:
     resolution: int     # final resolution, px
     fade_images: int    # images shown while each new resolution fades in
     stable_images: int  # images shown at each resolution once it is fully in
+    grown: bool = False # start at full size (fine-tuning a grown generator): one stable stage
 
     def stages(self) -> list[tuple[str, int, int]]:
         """(kind, resolution, length in images) in order."""
+        if self.grown:
+            return [("stable", self.resolution, self.stable_images)]
         out = [("stable", 4, self.stable_images)]
         r = 8
         while r <= self.resolution:

@@ -130,6 +130,8 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
 def _resume(run: Run) -> None:
     folder = checkpoint.latest_checkpoint(run.dir)
     if folder is None:  # a new run, or one killed before its first checkpoint: start from scratch
+        if run.config.init_from:
+            _load_init_weights(run)
         if run.placement.is_main:
             _truncate_log(run.dir / "log.jsonl", 0)
         return
@@ -145,6 +147,21 @@ def _resume(run: Run) -> None:
             run.scalers[name].load_state_dict(scaler_state)
     if run.placement.is_main:
         _truncate_log(run.dir / "log.jsonl", run.images_seen)
+
+
+def _load_init_weights(run: Run) -> None:
+    """Fine-tuning: G, D and EMA from the source, checked against the hashes the config recorded
+    when the run was created (a source that changed since would not be the run's start)."""
+    from nonesuch.gan import init_from
+
+    try:
+        source = init_from.find_source(run.config.init_from)
+        if run.config.init_sha256 and source.sha256() != run.config.init_sha256:
+            raise init_from.InitError("its weights changed since this run was created")
+        init_from.load_source_weights(source, run.generator, run.discriminator, run.generator_ema,
+                                      run.placement.device)
+    except init_from.InitError as e:
+        raise TrainError(f"--init-from {run.config.init_from}: {e}") from e
 
 
 def _truncate_log(path: Path, images_seen: int) -> None:

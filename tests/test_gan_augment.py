@@ -1,0 +1,115 @@
+"""DiffAugment: identity at strength 0, differentiable, each op what it says, reproducible from
+the step's seed; the adaptive controller moves towards its target; fine-tuning starts from the
+source's weights."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from gan_fixtures import nonesuch
+from safetensors.torch import load_file
+
+from nonesuch.data.dataset import Dataset
+from nonesuch.gan import augment
+from nonesuch.gan.checkpoint import latest_checkpoint
+
+ALL = augment.POLICIES
+TINY_ARGS = ["--preset", "smoke", "--resolution", "8", "--kimg", "0.064", "--batch", "16", "--snapshot-kimg", "0.064"]
+
+
+def _emoji_batch(emoji_dataset, resolution=16) -> torch.Tensor:
+    pixels = Dataset(emoji_dataset).images(resolution)[:8]          # [8, R, R, 3] uint8
+    return torch.from_numpy(np.array(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def test_strength_zero_is_the_identity(emoji_dataset):
+    images = _emoji_batch(emoji_dataset)
+    out = augment.augment(images, ALL, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out, images)
+
+
+def test_gradients_flow_through_every_op(emoji_dataset):
+    images = _emoji_batch(emoji_dataset).requires_grad_(True)
+    for op in ALL:
+        out = augment.augment(images, (op,), 1.0, torch.Generator().manual_seed(1))
+        (grad,) = torch.autograd.grad(out.square().sum(), images)
+        assert grad.abs().sum() > 0, op
+        assert not torch.equal(out.detach(), images.detach()), f"{op} at strength 1 changed nothing"
+
+
+def test_same_seed_same_augmentation_and_each_image_its_own(emoji_dataset):
+    images = _emoji_batch(emoji_dataset)
+    a = augment.augment(images, ALL, 1.0, torch.Generator().manual_seed(7))
+    b = augment.augment(images, ALL, 1.0, torch.Generator().manual_seed(7))
+    c = augment.augment(images, ALL, 1.0, torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    same = images[:1].repeat(8, 1, 1, 1)
+    out = augment.augment(same, ALL, 1.0, torch.Generator().manual_seed(7))
+    assert len({tuple(x.flatten()[:64].tolist()) for x in out}) == 8, "every image gets its own draw"
+
+
+def test_translation_moves_pixels_by_whole_steps_and_pads_with_zero():
+    image = torch.zeros(64, 1, 8, 8)
+    image[:, :, 3, 3] = 1.0
+    out = augment.augment(image, ("translation",), 1.0, torch.Generator().manual_seed(0))
+    positions = {tuple(torch.nonzero(o[0]).flatten().tolist()) for o in out}
+    assert all(abs(y - 3) <= 1 and abs(x - 3) <= 1 for y, x in positions)   # 1/8 of 8 px = 1 px
+    assert len(positions) > 4, "shifts vary between images"
+    assert all(o.sum() == 1 for o in out)
+
+
+def test_cutout_zeroes_a_square_of_half_the_side():
+    out = augment.augment(torch.ones(32, 3, 16, 16), ("cutout",), 1.0, torch.Generator().manual_seed(0))
+    zeroed = (out[:, 0] == 0).flatten(1).sum(1)
+    assert zeroed.max() == 64 and zeroed.min() > 0        # 8x8 when fully inside, less over an edge
+
+
+def test_unknown_policy_is_an_error():
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment.parse_policy("color,blur")
+    assert augment.parse_policy("off") == ()
+
+
+def test_adaptive_strength_moves_towards_the_target():
+    p = 0.5
+    for _ in range(10):
+        p = augment.adapt_strength(p, r=0.9, target=0.6, images=1000, speed_kimg=100)
+    assert p == pytest.approx(0.6)
+    p = augment.adapt_strength(0.0, r=0.1, target=0.6, images=1000, speed_kimg=100)
+    assert p == 0.0
+    real, fake = torch.tensor([[3.0], [2.0], [-1.0], [0.5]]), torch.tensor([[0.0], [1.0]])
+    assert augment.overfitting_statistic("wgan-gp", real, fake).tolist() == [1, 1, -1, -1]
+    assert augment.overfitting_statistic("ns-r1", real, fake).tolist() == [1, 1, -1, 1]
+
+
+def test_small_datasets_are_augmented_by_default_and_old_runs_are_not(emoji_dataset, tmp_path):
+    result = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "run"), *TINY_ARGS)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["augment"] == "color,translation,cutout"
+    from nonesuch.gan.config import TrainConfig
+    old = {k: v for k, v in config.items() if not k.startswith("augment")}
+    assert TrainConfig.from_dict(old).augment == "off"
+
+
+def test_init_from_starts_fully_grown_from_the_source_weights(emoji_dataset, tmp_path):
+    source, tuned = tmp_path / "source", tmp_path / "tuned"
+    assert nonesuch("train", str(emoji_dataset), "--out", str(source), *TINY_ARGS, "--unconditional").returncode == 0
+    result = nonesuch("train", str(emoji_dataset), "--out", str(tuned), "--init-from", str(source),
+                      "--kimg", "0.016", "--snapshot-kimg", "0.016")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["resolution"] == 8 and config["init_sha256"]["discriminator"]
+    log = [json.loads(line) for line in (tuned / "log.jsonl").read_text().splitlines()]
+    assert log[0]["resolution"] == 8 and log[0]["stage"] == "stable 8px"     # no growing again
+    # One step of 16 images from the source's weights: close to them, not a fresh initialisation.
+    before = load_file(latest_checkpoint(source) / "generator.safetensors")
+    after = load_file(latest_checkpoint(tuned) / "generator.safetensors")
+    moved = max((after[k] - before[k]).abs().max().item() for k in before)
+    assert 0 < moved < 0.05
+    bad = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "bad"), "--init-from", str(source),
+                   "--resolution", "16")
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "cannot change resolution" in bad.stderr
+    missing = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "bad"), "--init-from", "nope")
+    assert missing.returncode != 0 and "no such run folder or shipped generator" in missing.stderr
