@@ -412,16 +412,20 @@ def _loop(run: Run, on_snapshot, until_images: int | None, max_seconds: float | 
     stop = min(total, until_images or total)
     deadline = time.perf_counter() + max_seconds if max_seconds is not None else float("inf")
     started_images, training_s = run.images_seen, 0.0  # img/s counts training steps, not snapshots
-    with TrainingProgress(total, run.images_seen, enabled=c.progress and run.placement.is_main) as progress:
+    with TrainingProgress(c.schedule, run.images_seen, enabled=c.progress and run.placement.is_main) as progress:
         while run.images_seen < stop:
             if time.perf_counter() >= deadline:
                 stop = run.images_seen  # the snapshot below is the last one
             before, step_started = run.images_seen, time.perf_counter()
             stage = training_step(run)
-            training_s += time.perf_counter() - step_started
+            step_s = time.perf_counter() - step_started
+            training_s += step_s
+            progress.step(stage, run.images_seen - before, step_s)
             rate = (run.images_seen - started_images) / max(training_s, 1e-9)
-            progress.update(stage, run.images_seen, rate)
+            progress.update(stage, run.images_seen, rate, {k: v[-1] for k, v in run.pending_losses.items() if v})
             if run.images_seen // every > before // every or run.images_seen >= stop:
+                if c.metric_images > 0:
+                    progress.status(f"computing FID/KID on {c.metric_images} generated images")
                 record = snapshot(run, stage, rate, run.elapsed_s + training_s)
                 progress.log(record)
                 if on_snapshot is not None:
