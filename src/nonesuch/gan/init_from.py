@@ -72,11 +72,11 @@ def _training_config(path: Path) -> dict:
 
 def inherited_options(source: InitSource) -> dict:
     """What the new run must share with its source to load its weights."""
-    t = source.training
+    t = source.training  # a run's config.json, or an exported generator.json (no "conditional" key)
+    conditional = bool(t.get("conditional", bool(t.get("class_names"))))
     return {"architecture": t["architecture"], "preset": t["architecture"].get("name", t.get("preset", "cpu")),
             "resolution": int(t["resolution"]), "attention": list(t.get("attention", [])),
-            "conditional": bool(t.get("conditional", False)),
-            "class_names": list(t.get("class_names", [])) if t.get("conditional") else []}
+            "conditional": conditional, "class_names": list(t.get("class_names", [])) if conditional else []}
 
 
 def load_source_weights(source: InitSource, generator, discriminator, generator_ema, device) -> None:
