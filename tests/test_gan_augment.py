@@ -45,14 +45,20 @@ def test_same_seed_same_augmentation_and_each_image_its_own(emoji_dataset):
     c = augment.augment(images, ALL, 1.0, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
     same = images[:1].repeat(8, 1, 1, 1)
+    out = augment.augment(same, ALL, 1.0, torch.Generator().manual_seed(7), group=1)
+    assert len({tuple(x.flatten().tolist()) for x in out}) == 8, "group=1: every image gets its own draw"
+    # Default: one draw per minibatch-stddev group of 4, so a group's spread is the images' own.
     out = augment.augment(same, ALL, 1.0, torch.Generator().manual_seed(7))
-    assert len({tuple(x.flatten()[:64].tolist()) for x in out}) == 8, "every image gets its own draw"
+    assert torch.equal(out[0], out[3]) and not torch.equal(out[3], out[4])
+    differing = augment.augment(images, ALL, 1.0, torch.Generator().manual_seed(7))
+    spread = lambda x: x[:4].std(dim=0).mean().item()
+    assert spread(differing) < 1.6 * spread(images), "a shared draw does not swamp the group's own spread"
 
 
 def test_translation_moves_pixels_by_whole_steps_and_pads_with_zero():
     image = torch.zeros(64, 1, 8, 8)
     image[:, :, 3, 3] = 1.0
-    out = augment.augment(image, ("translation",), 1.0, torch.Generator().manual_seed(0))
+    out = augment.augment(image, ("translation",), 1.0, torch.Generator().manual_seed(0), group=1)
     positions = {tuple(torch.nonzero(o[0]).flatten().tolist()) for o in out}
     assert all(abs(y - 3) <= 1 and abs(x - 3) <= 1 for y, x in positions)   # 1/8 of 8 px = 1 px
     assert len(positions) > 4, "shifts vary between images"

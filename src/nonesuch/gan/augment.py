@@ -12,10 +12,17 @@ Ops, with DiffAugment's ranges, on images in [-1, 1]:
 - translation: an integer shift of up to 1/8 of the side each way, the gap filled with 0;
 - cutout: one square of half the side set to 0.
 
-`strength` p in [0, 1] is the chance that each op is applied to each image (ADA's way of making
+`strength` p in [0, 1] is the chance that each op is applied to each group (ADA's way of making
 augmentation a dial): 0 is the identity, 1 is DiffAugment as published. Every draw comes from
 the caller's torch.Generator, seeded by (seed, step, rank), so a resumed run redraws the same
 augmentations.
+
+One draw per group of `group` consecutive images, not per image: D's minibatch-stddev layer
+compares images within such groups to see a lack of variety. Per-image draws (DiffAugment's
+way) fill that statistic with augmentation noise, reals and fakes alike, so D stops seeing
+collapse: our first 64 px run with per-image draws collapsed to one face by 16 px (every grid
+cell the same), while the same recipe without augmentation stayed diverse. A shared draw per
+group changes every image of the group alike, and the spread within it is the images' own.
 """
 
 from __future__ import annotations
@@ -35,44 +42,61 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return ops
 
 
-def augment(images: torch.Tensor, ops: tuple[str, ...], strength: float, random: torch.Generator) -> torch.Tensor:
-    """images: [N, C, H, W] in [-1, 1] -> the same shape, each image with its own random ops."""
+def augment(images: torch.Tensor, ops: tuple[str, ...], strength: float, random: torch.Generator,
+            group: int = 4) -> torch.Tensor:
+    """images: [N, C, H, W] in [-1, 1] -> the same shape; each run of `group` consecutive images
+    shares one random draw (D's minibatch-stddev groups; group=1 is DiffAugment's per image)."""
     if not ops or strength <= 0:
         return images
+    draws = _Draws(len(images), group, random, images.device)
     for op in POLICIES:  # a fixed order, whatever order the policy names them in
         if op in ops:
-            images = _OPS[op](images, strength, random)
+            images = _OPS[op](images, strength, draws)
     return images
 
 
-def _draw(shape, random: torch.Generator, device) -> torch.Tensor:
-    return torch.rand(shape, generator=random).to(device)
+class _Draws:
+    """Random numbers drawn once per group and repeated for each image of it."""
+
+    def __init__(self, count: int, group: int, random: torch.Generator, device):
+        self.count, self.group, self.random, self.device = count, max(1, group), random, device
+        self.groups = -(-count // self.group)
+
+    def _per_image(self, values: torch.Tensor) -> torch.Tensor:
+        return values.repeat_interleave(self.group, dim=0)[:self.count].to(self.device)
+
+    def uniform(self) -> torch.Tensor:
+        """[N] in [0, 1)."""
+        return self._per_image(torch.rand(self.groups, generator=self.random))
+
+    def integers(self, low: int, high: int) -> torch.Tensor:
+        """[N] int64 in [low, high)."""
+        return self._per_image(torch.randint(low, high, (self.groups,), generator=self.random))
+
+    def applied(self, strength: float) -> torch.Tensor:
+        """[N] float mask: 1 where this op is applied."""
+        return (self.uniform() < strength).float()
 
 
-def _applied(count: int, strength: float, random: torch.Generator, device) -> torch.Tensor:
-    """[count] float mask: 1 where this op is applied to that image."""
-    return (_draw(count, random, device) < strength).float()
-
-
-def _color(x: torch.Tensor, strength: float, random: torch.Generator) -> torch.Tensor:
-    n, device = len(x), x.device
-    on = _applied(n, strength, random, device).view(n, 1, 1, 1)
-    brightness = (_draw((n, 1, 1, 1), random, device) - 0.5) * on
+def _color(x: torch.Tensor, strength: float, draws: _Draws) -> torch.Tensor:
+    n = len(x)
+    on = draws.applied(strength).view(n, 1, 1, 1)
+    brightness = (draws.uniform().view(n, 1, 1, 1) - 0.5) * on
     x = x + brightness.to(x.dtype)
-    saturation = 1 + (_draw((n, 1, 1, 1), random, device) * 2 - 1) * on   # U(0, 2) where applied
+    saturation = 1 + (draws.uniform().view(n, 1, 1, 1) * 2 - 1) * on   # U(0, 2) where applied
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * saturation.to(x.dtype) + mean
-    contrast = 1 + (_draw((n, 1, 1, 1), random, device) - 0.5) * on         # U(0.5, 1.5) where applied
+    contrast = 1 + (draws.uniform().view(n, 1, 1, 1) - 0.5) * on         # U(0.5, 1.5) where applied
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return (x - mean) * contrast.to(x.dtype) + mean
 
 
-def _translation(x: torch.Tensor, strength: float, random: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
+def _translation(x: torch.Tensor, strength: float, draws: _Draws, ratio: float = 0.125) -> torch.Tensor:
     n, _, h, w = x.shape
-    on = _applied(n, strength, random, "cpu")
+    on = draws.applied(strength).long()
     shift_h, shift_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = ((torch.randint(-shift_h, shift_h + 1, (n,), generator=random) * on).long()).to(x.device)
-    dx = ((torch.randint(-shift_w, shift_w + 1, (n,), generator=random) * on).long()).to(x.device)
+    dy = draws.integers(-shift_h, shift_h + 1) * on
+    dx = draws.integers(-shift_w, shift_w + 1) * on
     # Gather from a zero-padded copy: row i of the output reads row i - dy of the input, or the pad.
     rows = (torch.arange(h, device=x.device).view(1, h) - dy.view(n, 1) + 1).clamp(0, h + 1)  # [N, H]
     cols = (torch.arange(w, device=x.device).view(1, w) - dx.view(n, 1) + 1).clamp(0, w + 1)  # [N, W]
@@ -82,13 +106,13 @@ def _translation(x: torch.Tensor, strength: float, random: torch.Generator, rati
     return out.permute(0, 3, 1, 2)
 
 
-def _cutout(x: torch.Tensor, strength: float, random: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
+def _cutout(x: torch.Tensor, strength: float, draws: _Draws, ratio: float = 0.5) -> torch.Tensor:
     n, _, h, w = x.shape
-    on = _applied(n, strength, random, x.device).view(n, 1, 1)
+    on = draws.applied(strength).view(n, 1, 1)
     size_h, size_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
     # The square's centre anywhere in the image (it may hang over an edge), as in DiffAugment.
-    top = torch.randint(0, h + (1 - size_h % 2), (n, 1, 1), generator=random).to(x.device) - size_h // 2
-    left = torch.randint(0, w + (1 - size_w % 2), (n, 1, 1), generator=random).to(x.device) - size_w // 2
+    top = draws.integers(0, h + (1 - size_h % 2)).view(n, 1, 1) - size_h // 2
+    left = draws.integers(0, w + (1 - size_w % 2)).view(n, 1, 1) - size_w // 2
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
     inside = (ys >= top) & (ys < top + size_h) & (xs >= left) & (xs < left + size_w)  # [N, H, W]
