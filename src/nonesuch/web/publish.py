@@ -39,6 +39,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nonesuch import atomic
 from nonesuch.progress import progress_bar
+from nonesuch.web.errors import WebError
 
 SITE_FORMAT = "nonesuch-site/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
@@ -48,7 +49,7 @@ SHELL_FILES = ("site.css", "site.js")   # copied verbatim; index.html is filled 
 DEFAULT_TITLE = "This image does not exist"
 
 
-class PublishError(Exception):
+class PublishError(WebError):
     """A source or target folder that cannot be published; the message says which and why."""
 
 

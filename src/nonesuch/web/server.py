@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
+from nonesuch.web.errors import WebError
 from nonesuch.web.live_pool import LivePool, PoolConfig, PoolEmpty
 from nonesuch.web.middleware import AccessLog, ConcurrencyLimit
 from nonesuch.web.publish import (DEFAULT_TITLE, SHELL_FILES, alt_text, is_site, render_index_html,
@@ -43,7 +44,7 @@ COMMON_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", 
                   (b"content-security-policy", CSP)]
 
 
-class ServeError(Exception):
+class ServeError(WebError):
     """A target that cannot be served; the message names it and says what would work."""
 
 
