@@ -26,15 +26,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from nonesuch.gan.errors import GanError
+from nonesuch.gan.errors import CheckpointError
 from nonesuch.hashing import file_sha256
 
 FORMAT = "nonesuch-checkpoint/1"
 WEIGHT_FILES = ("generator_ema", "generator", "discriminator")
-
-
-class CheckpointError(GanError):
-    """A run or checkpoint that cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -211,4 +207,3 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         checkpoint_sha256=state.get("sha256", {}).get("generator_ema.safetensors") or file_sha256(weights),
         config=config_dict,
     )
-

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import nonesuch
 from nonesuch.gan.checkpoint import CheckpointError
-from nonesuch.gan.generator import (FINE_TUNING_WEIGHTS, INFO_FILE, WEIGHTS, GeneratorInfo,
-                                    is_run, load_generator)
+from nonesuch.gan.folders import FINE_TUNING_WEIGHTS, INFO_FILE, WEIGHTS, GeneratorInfo, is_run
+from nonesuch.gan.generator import load_generator
 from nonesuch.hashing import file_sha256
 
 EXTRA_FILES = ("log.jsonl", "TRAINING.md")
