@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from nonesuch.cli import app
 from nonesuch.demo import shipped_run
-from nonesuch.gan.checkpoint import load_generator
+from nonesuch.gan.generator import load_generator
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.verify import verify_file
 
@@ -16,7 +16,9 @@ def test_shipped_generator_is_small_and_loads():
     size = sum(p.stat().st_size for p in shipped_run().rglob("*") if p.is_file())
     assert size <= 20 * 1024 * 1024
     loaded = load_generator(shipped_run())
-    assert loaded.resolution == 32 and loaded.config["preset"] == "cpu"
+    assert loaded.resolution == 32 and loaded.info.architecture["name"] == "cpu"
+    by_name = load_generator("smileys32")
+    assert by_name.checkpoint_sha256 == loaded.checkpoint_sha256 == loaded.info.files["generator_ema.safetensors"]
 
 
 def test_demo_quick_mode_builds_a_verifiable_site(tmp_path, monkeypatch):

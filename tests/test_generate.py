@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from generate_fixtures import conditional_run, nonesuch_home  # noqa: F401  (fixtures)
 from nonesuch.cli import app
 from nonesuch.generate.interpolate import slerp
-from nonesuch.generate.sampling import latents_for_seeds, parse_seeds
+from nonesuch.gan.sampling import latents_for_seeds
+from nonesuch.generate.sampling import parse_seeds
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.xmp import xmp_fields, read_xmp
 
@@ -125,7 +126,7 @@ def test_resuming_with_other_settings_is_refused(conditional_run, nonesuch_home,
     assert runner.invoke(app, base).exit_code == 0
     result = runner.invoke(app, [*base, "--truncation", "0.5"])
     assert result.exit_code == 1
-    assert "truncation=None (now 0.5)" in said(result) and "another --out" in said(result)
+    assert "--out:" in said(result) and "truncation=None (now 0.5)" in said(result)
     assert json.loads((tmp_path / "0.json").read_text())["truncation"] is None
 
 
@@ -139,12 +140,12 @@ def test_class_and_truncation_change_the_image_and_the_id(conditional_run, nones
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--class", "dinosaurs"], "not a class of this run"),
+    (["--class", "dinosaurs"], "--class: class 'dinosaurs' is not a class of"),
     (["--checkpoint", "does-not-exist"], "not a checkpoint folder"),
-    (["--truncation", "0"], "must be in (0, 1]"),
+    (["--truncation", "0"], "--truncation: truncation must be in (0, 1]"),
     (["--truncation", "1.5"], "must be in (0, 1]"),
     (["--seeds", "9-2"], "bad seed range"),
-    (["--amp", "fp8"], "choose auto, bf16 or off"),
+    (["--amp", "fp8"], "--amp: precision 'fp8': choose auto, bf16 or off"),
 ])
 def test_bad_options_fail_with_one_clear_line(conditional_run, nonesuch_home, tmp_path, args, message):
     result = runner.invoke(app, ["generate", str(conditional_run), "--out", str(tmp_path / "x"),
@@ -202,6 +203,25 @@ def test_a_frame_pulled_from_a_walk_gif_traces_back_to_the_walk(conditional_run,
     assert report.watermark["status"] == "found"
     assert report.watermark["watermark_id"] == record["watermark_id"]
     assert report.registry["record"]["walk_seeds"] == "4,9,2" and report.verdict == "traced"
+
+
+def test_a_walk_passes_through_the_generated_image_of_each_keyframe_seed(conditional_run, nonesuch_home):
+    """Frame k * frames of a walk is, to the bit, what `generate --seeds S_k --class C` makes
+    before watermarking: the same sampling path (latents, fixed-shape batches, precision)."""
+    from nonesuch.gan.generator import load_generator
+    from nonesuch.generate.interpolate import WalkConfig, walk_pixels
+    from nonesuch.generate.pipeline import Producer
+
+    seeds, frames = [5, 11, 2], 5
+    generator = load_generator(conditional_run)
+    config = WalkConfig(run=str(conditional_run), out="unused.gif", seeds=seeds, frames_per_step=frames,
+                        class_name="objects")
+    walk = np.concatenate(list(walk_pixels(config, generator, generator.class_index("objects"))))
+    with Producer(generator, class_name="objects", sign=False, register=False) as producer:
+        generated = producer.native_pixels(seeds)                       # [3, R, R, 3]
+    for k, seed in enumerate(seeds):
+        assert np.array_equal(walk[k * frames], generated[k]), seed
+    assert not np.array_equal(walk[1], generated[0])                    # in between: new images
 
 
 def _container_comment(path) -> str:

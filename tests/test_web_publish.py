@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nonesuch.cli import app
-from nonesuch.web.publish import PublishError, alt_text, page_weight, publish_site
+from nonesuch.web.entry import alt_text
+from nonesuch.web.publish import PublishError, page_weight, publish_site
 
 
 def test_publishes_every_image_under_its_content_hash(emoji_folder, tmp_path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
 from nonesuch import atomic
@@ -33,9 +32,14 @@ class DemoConfig:
     port: int = 8000
 
 
+SHIPPED_GENERATOR = "smileys32"
+
+
 def shipped_run() -> Path:
-    """The run folder of the pretrained generator that ships inside the package."""
-    return Path(str(resources.files("nonesuch") / "pretrained" / "smileys32"))
+    """The folder of the pretrained generator that ships inside the package."""
+    from nonesuch.gan.folders import pretrained_folder
+
+    return pretrained_folder() / SHIPPED_GENERATOR
 
 
 def build_dataset(out: Path) -> Path:

@@ -31,8 +31,11 @@ def progress_bar(description: str, total: int | None, disable: bool = False) -> 
 
 def print_error(message: str | Exception) -> None:
     """One line on stderr, `error: <message>`, never wrapped (paths stay copyable and greppable)
-    and never read as rich markup (brackets in paths are printed as they are)."""
-    console.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True, highlight=False)
+    and never read as rich markup (brackets in paths are printed as they are). A library error
+    naming the config field at fault (NonesuchError.option) is prefixed with that field's flag."""
+    option = getattr(message, "option", None)
+    text = f"--{option.replace('_', '-')}: {message}" if option else str(message)
+    console.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True, highlight=False)
 
 
 def fail(message: str | Exception) -> NoReturn:

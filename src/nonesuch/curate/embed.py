@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from nonesuch import atomic
+from nonesuch.cpus import usable_cpu_count
 from nonesuch.curate.errors import CurateError
 from nonesuch.data import Dataset
 
@@ -177,7 +178,7 @@ def _export_onnx(path: Path, config: EmbedConfig) -> None:
 def _sessions(config: EmbedConfig):
     import onnxruntime as ort
 
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cpu_count()
     sessions = max(1, min(config.sessions, cores))
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, cores // sessions)

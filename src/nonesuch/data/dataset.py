@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from nonesuch import atomic
+from nonesuch.errors import NonesuchError
 
 FORMAT = "nonesuch-dataset/1"
 MIN_RESOLUTION = 4
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS duplicates (
 """
 
 
-class DatasetError(Exception):
+class DatasetError(NonesuchError):
     """A dataset folder that cannot be used; the message names the folder and what to do."""
 
 

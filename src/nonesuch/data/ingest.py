@@ -16,7 +16,6 @@ interrupted run re-run with the same arguments ends with the same bytes as one c
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import ImageColor
 
+from nonesuch.cpus import usable_cpu_count
 from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, resolutions_up_to
 from nonesuch.data.decode import DecodeOptions
 from nonesuch.data.decode_pool import DecoderPool
@@ -44,7 +44,7 @@ class IngestConfig:
     near_distance: int = 6         # pHash bits that may differ for a near duplicate
     max_pixels: int = 89_478_485   # width x height above which a file is a decompression bomb
     max_file_bytes: int = 512 << 20  # larger files and archive members are refused unread
-    workers: int | None = None     # decode processes; default os.cpu_count()
+    workers: int | None = None     # decode processes; default: the CPUs this process may use
     batch_size: int = 256          # files decided per checkpoint (one append + their rows)
 
     def resolved(self) -> IngestConfig:
@@ -60,7 +60,7 @@ class IngestConfig:
         return replace(
             self,
             min_size=self.resolution // 2 if self.min_size is None else self.min_size,
-            workers=max(1, self.workers or os.cpu_count() or 1),
+            workers=self.workers or usable_cpu_count(),
         )
 
     def identity(self) -> dict:

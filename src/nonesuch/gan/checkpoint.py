@@ -26,14 +26,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from nonesuch.gan.errors import CheckpointError
 from nonesuch.hashing import file_sha256
 
 FORMAT = "nonesuch-checkpoint/1"
 WEIGHT_FILES = ("generator_ema", "generator", "discriminator")
-
-
-class CheckpointError(Exception):
-    """A run or checkpoint that cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -210,19 +207,3 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         checkpoint_sha256=state.get("sha256", {}).get("generator_ema.safetensors") or file_sha256(weights),
         config=config_dict,
     )
-
-
-def export_generator(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None = None) -> Path:
-    """Copy what sampling needs (config, EMA generator, state) into a small run folder of its own.
-
-    The result loads with load_generator() like any run, at a fraction of a training checkpoint's
-    size (no D, no raw G, no Adam moments). The pretrained generator nonesuch ships is made so.
-    """
-    run_dir, out = Path(run_dir), Path(out)
-    folder = _checkpoint_folder(run_dir, checkpoint)
-    target = out / "checkpoints" / folder.name
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "config.json", out / "config.json")
-    for name in ("generator_ema.safetensors", "state.json"):
-        shutil.copyfile(folder / name, target / name)
-    return out

@@ -10,12 +10,6 @@ import typer
 from nonesuch.progress import console, fail
 
 
-# What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
-# when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.
-SMOKE_OPTIONS = dict(preset="smoke", attention=[8], kimg=0.128, snapshot_kimg=0.32, metric_images=8,
-                     grid_size=16, batch=16)
-
-
 def train_command(
     dataset: Path = typer.Argument(..., help="A dataset folder made by `nonesuch ingest`."),
     out: Path = typer.Option(..., "--out", help="Run folder: config, checkpoints, log, grids. Re-run to resume."),
@@ -73,14 +67,14 @@ def _smoke(dataset: Path, out: Path, options: dict) -> None:
 
     from nonesuch.data.dataset import Dataset, DatasetError
     from nonesuch.gan.config import TrainError, resolve_config
+    from nonesuch.gan.presets import smoke_options
 
     try:
         ds = Dataset(dataset)
     except DatasetError as e:
         raise TrainError(str(e)) from e
     given = {k: v for k, v in options.items() if v is not None}
-    smoke = {**SMOKE_OPTIONS, "resolution": min(16, ds.resolution), "conditional": bool(ds.label_names())}
-    smoke.update(given)
+    smoke = {**smoke_options(ds), **given}
     started = time.perf_counter()
     config = resolve_config(dataset, out, smoke)
     half = config.schedule.total_images // 2 // config.batch * config.batch
@@ -90,5 +84,21 @@ def _smoke(dataset: Path, out: Path, options: dict) -> None:
     console.print(f"smoke: every part ran in {time.perf_counter() - started:.1f} s")
 
 
+def generators_command() -> None:
+    """List the generators that ship with nonesuch: any command that takes a RUN takes their name."""
+    from nonesuch.gan.folders import list_generators, pretrained_folder
+
+    for info in list_generators():
+        classes = f"{len(info.class_names)} classes" if info.class_names else "unconditional"
+        data = info.trained_on
+        scores = ", ".join(f"{k.upper()} {v:g}" for k, v in info.scores.items() if k in ("fid", "kid"))
+        megabytes = sum(p.stat().st_size for p in (pretrained_folder() / info.name).iterdir()) / 2**20
+        console.print(f"[bold]{info.name}[/]  {info.resolution} px, {classes}, {megabytes:.1f} MB; "
+                      f"trained on {data.get('dataset')} ({data.get('images')} images, "
+                      f"{data.get('licence') or 'licence unknown'})" + (f"; {scores}" if scores else ""),
+                      soft_wrap=True, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
+    app.command("generators")(generators_command)

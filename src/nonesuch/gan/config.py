@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from nonesuch.gan.errors import GanError
 from nonesuch.gan.presets import PRESETS, Architecture, architecture
 from nonesuch.gan.schedule import Schedule
 
@@ -19,7 +20,7 @@ LOSSES = ("wgan-gp", "ns-r1")
 CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress"}
 
 
-class TrainError(Exception):
+class TrainError(GanError):
     """Bad input to training; the message names the file or option and what to do."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from nonesuch.cpus import usable_cpu_count, usable_cpus
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -50,13 +52,6 @@ def cpu_threads() -> int:
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     cpus = usable_cpus()
     return max(1, min(len(cpus), len(cpus) - round(busy_cores(cpus))))
-
-
-def usable_cpus() -> list[int]:
-    """The CPUs this process may run on (its affinity mask: a container or taskset narrows it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
 
 
 def busy_cores(cpus: list[int], seconds: float = 0.25) -> float:
@@ -97,7 +92,7 @@ def setup(device_name: str) -> Placement:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cpu":
         # Processes sharing one machine's cores must not each start a thread per core.
-        torch.set_num_threads(max(1, len(usable_cpus()) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
+        torch.set_num_threads(max(1, usable_cpu_count() // int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
     return Placement(device, rank, world_size)
 
 

@@ -20,17 +20,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nonesuch.data.dataset import resolutions_up_to
 from nonesuch.gan.layers import (EqualizedConv2d, EqualizedLinear, MinibatchStdDev, SelfAttention,
                                  downsample2x, leaky_relu, pixel_norm, upsample2x)
 from nonesuch.gan.presets import Architecture
+from nonesuch.gan.sampling import check_truncation
 
 
 TRUNCATION_LATENTS = 4096     # latents whose first features are averaged (per class)
 TRUNCATION_SEED = 0x7472756E  # fixed, so the mean, and every truncated image, is reproducible
-
-
-def _levels(resolution: int) -> list[int]:
-    return [1 << k for k in range(2, resolution.bit_length())]  # [4, 8, ..., resolution]
 
 
 class GeneratorBlock(nn.Module):
@@ -85,7 +83,7 @@ class ProgressiveGenerator(nn.Module):
                  attention_resolutions: tuple[int, ...] = ()):
         super().__init__()
         self.latent_dim, self.resolution, self.num_classes = arch.latent_dim, resolution, num_classes
-        levels = _levels(resolution)
+        levels = resolutions_up_to(resolution)
         self.input = GeneratorInput(arch.latent_dim, arch.channels_at(4), num_classes, 4 in attention_resolutions)
         self.blocks = nn.ModuleDict({
             str(r): GeneratorBlock(arch.channels_at(r // 2), arch.channels_at(r), r in attention_resolutions)
@@ -99,16 +97,25 @@ class ProgressiveGenerator(nn.Module):
                 resolution: int | None = None, alpha: float | None = None,
                 truncation: float | None = None) -> torch.Tensor:
         """truncation: psi in (0, 1]; None (or 1) samples without truncation."""
+        return self.from_features(self.first_features(z, labels, truncation), resolution, alpha)
+
+    def first_features(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                       truncation: float | None = None) -> torch.Tensor:
+        """z [N, latent_dim] -> the 4x4 input block's features [N, C4, 4, 4], truncated if psi < 1."""
+        x = self.input(z, labels)  # [N, C4, 4, 4]
+        if truncation is not None and truncation != 1.0:
+            check_truncation(truncation)
+            x = torch.lerp(self.feature_mean(labels), x, truncation)  # mean + psi * (x - mean)
+        return x
+
+    def from_features(self, x: torch.Tensor, resolution: int | None = None,
+                      alpha: float | None = None) -> torch.Tensor:
+        """First features [N, C4, 4, 4] -> images [N, 3, R, R]: every block above the input."""
         explicit = resolution is not None
         resolution = resolution or self.stage_resolution
         alpha = self.stage_alpha if alpha is None else alpha
-        x = self.input(z, labels)  # [N, C4, 4, 4]
-        if truncation is not None and truncation != 1.0:
-            if not 0.0 < truncation <= 1.0:
-                raise ValueError(f"truncation psi must be in (0, 1], got {truncation}")
-            x = torch.lerp(self.feature_mean(labels), x, truncation)  # mean + psi * (x - mean)
         previous = None
-        for r in _levels(resolution)[1:]:
+        for r in resolutions_up_to(resolution)[1:]:
             previous = x
             x = self.blocks[str(r)](x)
         rgb = self.to_rgb[str(resolution)](x)  # [N, 3, R, R]
@@ -191,7 +198,7 @@ class ProgressiveDiscriminator(nn.Module):
                  attention_resolutions: tuple[int, ...] = ()):
         super().__init__()
         self.resolution, self.num_classes = resolution, num_classes
-        levels = _levels(resolution)
+        levels = resolutions_up_to(resolution)
         self.from_rgb = nn.ModuleDict({str(r): EqualizedConv2d(3, arch.channels_at(r), 1) for r in levels})
         self.blocks = nn.ModuleDict({
             str(r): DiscriminatorBlock(arch.channels_at(r), arch.channels_at(r // 2), r in attention_resolutions)
@@ -208,6 +215,6 @@ class ProgressiveDiscriminator(nn.Module):
             if alpha < 1.0:
                 faded_out = leaky_relu(self.from_rgb[str(resolution // 2)](downsample2x(images)))
                 x = torch.lerp(faded_out, x, alpha)
-            for r in reversed(_levels(resolution // 2)[1:]):
+            for r in reversed(resolutions_up_to(resolution // 2)[1:]):
                 x = self.blocks[str(r)](x)
         return self.output(x, labels)

@@ -40,3 +40,16 @@ def architecture(name: str) -> Architecture:
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
+# when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.
+SMOKE_OPTIONS = dict(preset="smoke", attention=[8], kimg=0.128, snapshot_kimg=0.32, metric_images=8,
+                     grid_size=16, batch=16)
+
+
+def smoke_options(dataset) -> dict:
+    """The TrainConfig options of a smoke run on `dataset` (a data.Dataset): SMOKE_OPTIONS, at
+    most 16 px, conditional when the dataset has labels. For resolve_config(dataset, out, ...)."""
+    return {**SMOKE_OPTIONS, "resolution": min(16, dataset.resolution),
+            "conditional": bool(dataset.label_names())}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from nonesuch import atomic
 from nonesuch.data.grid import image_grid, upscale_for_viewing
+from nonesuch.gan.sampling import to_uint8
 
 GRID_SEED_OFFSET = 7919  # the grid's latents must not coincide with any training step's
 
@@ -26,12 +26,6 @@ def snapshot_latents(config, device: torch.device) -> tuple[torch.Tensor, torch.
         labels = (torch.arange(config.grid_size) // columns) % config.num_classes
         labels = labels.to(device)
     return latents.to(device), labels
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N, 3, H, W] float in ~[-1, 1] -> [N, H, W, 3] uint8, clamped (unclamped casts wrap)."""
-    images = images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ from nonesuch.gan import augment, checkpoint, distributed, losses
 from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
+from nonesuch.gan.precision import amp_dtype
 from nonesuch.gan.schedule import Stage
 from nonesuch.gan.snapshot import save_grid, save_progress_gif, snapshot_latents
 
@@ -184,25 +185,6 @@ def _step_random(run: Run) -> torch.Generator:
     """This step's random numbers: seeded by (seed, step, rank), so a resumed run redraws them."""
     seed = (run.config.seed * 1_000_003 + run.step) * 1009 + run.placement.rank
     return torch.Generator().manual_seed(seed & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for --amp, or None for full fp32.
-
-    "auto" is bf16 on CUDA, and on CPUs whose oneDNN has bf16 kernels (AVX512-BF16 / AMX), where
-    convolutions run ~1.9x faster than fp32. Weights, Adam and the EMA stay fp32 either way, and
-    bf16 needs no loss scaling. fp16 (older GPUs) gets a GradScaler per network, applied inside
-    the gradient penalty too, and saved in checkpoints so a resume continues with the same scale.
-    """
-    if amp == "off":
-        return None
-    if amp == "fp16":
-        return torch.float16
-    if amp == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 def _autocast(run: Run):

@@ -12,6 +12,10 @@ import typer
 from nonesuch.progress import console, fail
 
 
+GENERATOR_HELP = ("A training RUN folder, an exported generator folder, or the name of a shipped "
+                  "generator (`nonesuch generators` lists them).")
+
+
 class ImageFormat(str, Enum):
     png = "png"
     jpg = "jpg"
@@ -19,7 +23,7 @@ class ImageFormat(str, Enum):
 
 
 def generate(
-    run: Path = typer.Argument(..., help="Training run folder."),
+    run: str = typer.Argument(..., help=GENERATOR_HELP),
     out: Path = typer.Option(..., "--out", help="Folder for <seed>.<ext> images and <seed>.json records."),
     count: Optional[int] = typer.Option(None, "--count", help="How many images (seeds 0..N-1 unless --seeds)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seed list, e.g. 0-999 or 3,5,10-20."),
@@ -36,10 +40,10 @@ def generate(
                               "the watermark needs this install's key (`nonesuch keys init`)."),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
-    from nonesuch.gan.checkpoint import CheckpointError
-    from nonesuch.generate.folder import GenerateConfig, GenerateError, generate_to_folder
-    from nonesuch.generate.sampling import check_truncation, parse_seeds
-    from nonesuch.provenance.errors import ProvenanceError
+    from nonesuch.errors import NonesuchError
+    from nonesuch.gan.sampling import check_truncation
+    from nonesuch.generate.folder import GenerateConfig, generate_to_folder
+    from nonesuch.generate.sampling import parse_seeds
 
     try:
         seed_list = parse_seeds(seeds) if seeds else list(range(count or 0))
@@ -52,13 +56,13 @@ def generate(
     try:
         check_truncation(truncation)
     except ValueError as error:
-        fail(error)
+        fail(f"--truncation: {error}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
                             format=fmt.value, sign=sign, amp=amp)
     try:
         summary = generate_to_folder(config)
-    except (CheckpointError, ProvenanceError, GenerateError) as error:
+    except NonesuchError as error:
         fail(error)
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.written} images written to {summary.out} ({rate:.1f}/s), "
@@ -66,7 +70,7 @@ def generate(
 
 
 def interpolate(
-    run: Path = typer.Argument(..., help="Training run folder."),
+    run: str = typer.Argument(..., help=GENERATOR_HELP),
     out: Path = typer.Option(..., "--out", help="walk.gif or walk.mp4"),
     seeds: str = typer.Option("0-5", "--seeds", help="Keyframe seeds; the walk visits them in order and loops."),
     frames: int = typer.Option(24, "--frames", help="Frames between two keyframes."),
@@ -77,17 +81,18 @@ def interpolate(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint"),
 ) -> None:
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
-    from nonesuch.gan.checkpoint import CheckpointError
+    from nonesuch.errors import NonesuchError
     from nonesuch.generate.interpolate import WalkConfig, write_walk
     from nonesuch.generate.sampling import parse_seeds
-    from nonesuch.provenance.errors import ProvenanceError
 
     try:
         config = WalkConfig(run=str(run), out=str(out), seeds=parse_seeds(seeds),
                             frames_per_step=frames, fps=fps, size=size, truncation=truncation,
                             class_name=class_name, checkpoint=checkpoint)
         path = write_walk(config)
-    except (CheckpointError, ProvenanceError, ValueError) as error:
+    except ValueError as error:           # a bad --seeds
+        fail(f"--seeds: {error}")
+    except NonesuchError as error:
         fail(error)
     console.print(f"latent walk written to {path}", soft_wrap=True)
 

@@ -1,6 +1,6 @@
 """`nonesuch generate`: write finished images for a list of seeds into a folder, resumably.
 
-    summary = generate_to_folder(GenerateConfig(run="runs/emoji", out="out/", seeds=range(100)))
+    summary = generate_to_folder(GenerateConfig(run="smileys32", out="out/", seeds=range(100)))
 
 Each seed becomes `<seed>.<ext>` (watermarked, XMP, C2PA-signed) and `<seed>.json` (the generation
 record, including the file's sha256), both written atomically. A seed whose image and record both
@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nonesuch.atomic import write_bytes, write_json
+from nonesuch.generate.errors import GenerateError
 from nonesuch.progress import progress_bar
 
 
 @dataclass
 class GenerateConfig:
-    run: str
+    run: str                             # a RUN folder, an exported generator or a shipped name
     out: str
     seeds: list[int] = field(default_factory=list)
     checkpoint: str | None = None        # file name or path; latest snapshot if None
@@ -37,10 +38,6 @@ class GenerateConfig:
 
 # Skipping a seed whose files exist is only right if they were made the same way.
 SETTINGS_THAT_FIX_THE_FILES = ("truncation", "class_name", "size", "format", "sign")
-
-
-class GenerateError(Exception):
-    """An output folder that cannot be resumed with these settings."""
 
 
 @dataclass
@@ -76,7 +73,7 @@ def _generate(config: GenerateConfig, producer, show_progress: bool) -> Generate
 
     out = Path(config.out)
     settings = {**{k: getattr(config, k) for k in SETTINGS_THAT_FIX_THE_FILES},
-                "checkpoint_sha256": producer.loaded.checkpoint_sha256, "precision": producer.precision}
+                "checkpoint_sha256": producer.generator.checkpoint_sha256, "precision": producer.precision}
     _check_same_settings(out, settings)
     todo = pending_seeds(out, list(config.seeds), config.format)
     started = time.perf_counter()
@@ -110,11 +107,12 @@ def _check_same_settings(out: Path, settings: dict) -> None:
     try:
         saved = json.loads(saved_path.read_text())
     except ValueError as error:
-        raise GenerateError(f"{saved_path}: unreadable ({error}); delete it or use another --out") from error
+        raise GenerateError(f"{saved_path}: unreadable ({error}); delete it or use another folder",
+                            option="out") from error
     changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
     if changed:
         raise GenerateError(f"{out} holds images made with {', '.join(changed)}; resuming would mix "
-                            f"them. Use another --out (see {saved_path})")
+                            f"them. Use another folder (see {saved_path})", option="out")
 
 
 def _write_image(out: Path, image) -> None:

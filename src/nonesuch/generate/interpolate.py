@@ -1,9 +1,10 @@
 """Latent walks: a looping animation that glides from seed to seed (`nonesuch interpolate`).
 
-    write_walk(WalkConfig(run="runs/emoji", out="walk.gif", seeds=[0, 1, 2, 3]))
+    write_walk(WalkConfig(run="smileys32", out="walk.gif", seeds=[0, 1, 2, 3]))
 
-Keyframe latents come from the same per-seed sampling as `generate`, so frame 0 of a walk from
-seed 3 is the image `generate --seeds 3` makes (before watermarking). Between keyframes we use
+Frames are sampled exactly as `generate` samples (Generator.sample: the same per-seed latents,
+fixed-shape batches and precision), so frame 0 of a walk from seed 3 is, to the bit, the image
+`generate --seeds 3 --class C` makes before watermarking (C: the walk's class; tested). Between keyframes we use
 spherical interpolation: a straight line between two Gaussian latents passes near the origin,
 where the generator rarely saw inputs (samples there look washed out); the great circle keeps the
 norm typical. The last keyframe leads back to the first, so the animation loops.
@@ -23,19 +24,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from nonesuch.atomic import atomic_path, write_json
+from nonesuch.generate.errors import GenerateError
 from nonesuch.progress import progress_bar
 
-BATCH_SIZE = 32
-
+FRAMES_PER_CALL = 32       # frames handed to Generator.sample at once (it batches by 16 inside)
 
 @dataclass
 class WalkConfig:
-    run: str
+    run: str                              # a RUN folder, an exported generator or a shipped name
     out: str                              # .gif or .mp4
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
     frames_per_step: int = 24
@@ -44,6 +46,7 @@ class WalkConfig:
     truncation: float | None = None
     class_name: str | None = None
     checkpoint: str | None = None
+    amp: str = "auto"                     # generator precision, as for generate
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -59,74 +62,72 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def walk_latents(keyframes: torch.Tensor, frames_per_step: int) -> torch.Tensor:
-    """[K, D] -> [K * frames_per_step, D]: K steps, the last one back to the first keyframe."""
+    """[K, D] -> [K * frames_per_step, D]: K steps, the last one back to the first keyframe.
+    Frame i * frames_per_step is keyframe i itself, not slerp's rounding of it, so that frame is
+    to the bit the image `generate` makes for that seed."""
     t = torch.arange(frames_per_step, dtype=torch.float32) / frames_per_step
     steps = [slerp(keyframes[i], keyframes[(i + 1) % len(keyframes)], t) for i in range(len(keyframes))]
+    for keyframe, step in zip(keyframes, steps):
+        step[0] = keyframe
     return torch.cat(steps)
 
 
 def write_walk(config: WalkConfig, show_progress: bool = True, registry=None) -> Path:
-    """Writes the walk, its `<out>.json` (config and record) and its registry row. ValueError for
-    bad settings, ProvenanceError for a missing watermark key, CheckpointError for a bad run."""
-    from nonesuch.gan.checkpoint import load_generator
-    from nonesuch.generate.pipeline import class_index
-    from nonesuch.generate.sampling import check_truncation
+    """Writes the walk, its `<out>.json` (config and record) and its registry row. GenerateError
+    for bad settings, ProvenanceError for a missing watermark key, CheckpointError for a bad
+    generator."""
+    from nonesuch.gan.generator import load_generator
+    from nonesuch.generate.pipeline import check_sampling
+    from nonesuch.generate.records import Walk, generation_record
     from nonesuch.provenance.keys import watermark_config
 
     out = Path(config.out)
     if out.suffix.lower() not in (".gif", ".mp4"):
-        raise ValueError(f"{out}: the walk is written as .gif or .mp4, not {out.suffix or 'no extension'}")
+        raise GenerateError(f"{out}: the walk is written as .gif or .mp4, not {out.suffix or 'no extension'}",
+                            option="out")
     if len(config.seeds) < 2 or config.frames_per_step < 1:
-        raise ValueError("a walk needs at least 2 seeds and 1 frame per step")
-    check_truncation(config.truncation)
+        raise GenerateError("a walk needs at least 2 seeds and 1 frame per step", option="seeds")
+    check_sampling(config.truncation, config.amp)
     marking = watermark_config()                          # before any work: the key must exist
-    loaded = load_generator(config.run, checkpoint=config.checkpoint)
-    label = class_index(loaded.class_names, config.class_name)
-    if label is None and loaded.class_names:
-        label = config.seeds[0] % len(loaded.class_names)   # same rule as `generate` for seed 0
-    record = _walk_record(config, loaded, label, out.suffix.lower()[1:])
-    frames = _marked_frames(config, loaded, label, record.watermark_id, marking, show_progress)
+    generator = load_generator(config.run, checkpoint=config.checkpoint)
+    try:
+        # One class for the whole walk: --class, else the one `generate` draws the first seed in.
+        label = generator.label_for_seed(config.seeds[0], config.class_name)
+    except ValueError as error:
+        raise GenerateError(str(error), option="class") from None
+    class_name = None if label is None else generator.class_names[label]
+    record = generation_record(generator, config.seeds[0], size=config.size, fmt=out.suffix.lower()[1:],
+                               class_name=class_name, truncation=config.truncation,
+                               walk=Walk(list(config.seeds), config.frames_per_step))
+    frames = _marked_frames(config, generator, label, record.watermark_id, marking, show_progress)
     _write_walk_file(out, frames, config.fps, record, registry)
     write_json(out.with_name(out.name + ".json"), {**asdict(config), "record": record.to_json()})
     return out
 
 
-def _walk_record(config: WalkConfig, loaded, label: int | None, fmt: str):
-    from datetime import datetime, timezone
-
-    import nonesuch
-    from nonesuch.provenance.record import GenerationRecord
-    from nonesuch.provenance.registry import walk_watermark_id_for
-
-    class_name = None if label is None else loaded.class_names[label]
-    walk_seeds = ",".join(str(s) for s in config.seeds)
-    return GenerationRecord(
-        run=Path(loaded.run_dir).name, checkpoint=Path(loaded.checkpoint_path).parent.name,
-        checkpoint_sha256=loaded.checkpoint_sha256, seed=config.seeds[0], class_name=class_name,
-        truncation=config.truncation, size=config.size, format=fmt,
-        watermark_id=walk_watermark_id_for(loaded.checkpoint_sha256, walk_seeds,
-                                           config.frames_per_step, class_name, config.truncation),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds)
+def walk_pixels(config: WalkConfig, generator, label: int | None) -> Iterator[np.ndarray]:
+    """The walk's unmarked frames at the generator's resolution, [B, R, R, 3] uint8 a batch at a
+    time, sampled as `generate` samples (Generator.sample: same batching, same precision)."""
+    z = walk_latents(generator.latents(config.seeds), config.frames_per_step)     # [F, D]
+    for start in range(0, len(z), FRAMES_PER_CALL):
+        batch = z[start:start + FRAMES_PER_CALL]
+        labels = None if label is None else torch.full((len(batch),), label, dtype=torch.int64)
+        yield generator.sample(batch, labels, config.truncation, config.amp)
 
 
-def _marked_frames(config: WalkConfig, loaded, label: int | None, watermark_id: int, marking,
+def _marked_frames(config: WalkConfig, generator, label: int | None, watermark_id: int, marking,
                    show_progress: bool) -> np.ndarray:
-    """[F, S, S, 3] uint8: the walk's frames, each carrying `watermark_id`."""
-    from nonesuch.generate.sampling import latents_for_seeds, resize_lanczos, to_uint8
+    """[F, S, S, 3] uint8: the walk's frames, resized, each carrying `watermark_id`."""
+    from nonesuch.generate.sampling import resize_lanczos
     from nonesuch.provenance import watermark
 
-    z = walk_latents(latents_for_seeds(config.seeds, loaded.latent_dim),
-                     config.frames_per_step)                                   # [F, D]
     frames = []
-    with progress_bar("walk", len(z), disable=not show_progress) as advance, torch.inference_mode():
-        for start in range(0, len(z), BATCH_SIZE):
-            batch = z[start:start + BATCH_SIZE]
-            labels = None if label is None else torch.full((len(batch),), label, dtype=torch.int64)
-            pixels = resize_lanczos(to_uint8(loaded.generator(batch, labels, truncation=config.truncation)),
-                                    config.size)
-            frames.extend(watermark.embed(p, watermark_id, config=marking) for p in pixels)
-            advance(len(batch))
+    total = len(config.seeds) * config.frames_per_step
+    with progress_bar("walk", total, disable=not show_progress) as advance:
+        for pixels in walk_pixels(config, generator, label):
+            frames.extend(watermark.embed(p, watermark_id, config=marking)
+                          for p in resize_lanczos(pixels, config.size))
+            advance(len(pixels))
     return np.stack(frames)
 
 

@@ -1,8 +1,8 @@
-"""Seeds in, finished images out: generate (batches of 32 seeds) -> resize -> watermark -> XMP -> C2PA sign -> registry.
+"""Seeds in, finished images out: generate (Generator.sample, batches of 32 seeds) -> resize -> watermark -> XMP -> C2PA sign -> registry.
 
 This is the API the CLI (`nonesuch generate`) and the live server share:
 
-    producer = Producer("runs/emoji", size=256, fmt="jpg")          # loads the EMA generator once
+    producer = Producer("smileys32", size=256, fmt="jpg")           # loads the generator once
     for image in producer.produce([0, 1, 2]):
         image.data            # bytes of the finished file (watermarked, XMP, signed)
         image.media_type      # "image/jpeg"
@@ -28,31 +28,28 @@ initializer, never through a file or an output.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 import nonesuch
+from nonesuch.cpus import usable_cpu_count
+from nonesuch.gan.sampling import check_truncation
+from nonesuch.generate.errors import GenerateError
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
-from nonesuch.generate.sampling import check_truncation
-from nonesuch.provenance.errors import ProvenanceError
+from nonesuch.generate.records import generation_record
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
-from nonesuch.provenance.registry import Registry, watermark_id_for
+from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.xmp import FORMATS
 
 log = logging.getLogger("nonesuch.generate")
 
 BATCH_SIZE = 32          # seeds per pipeline batch (one registry transaction)
-GENERATOR_BATCH = 16     # latents per generator call, always this many (see _generate_fixed_shape)
 PROCESS_POOL_MIN = 128   # images in one call from which worker processes pay off (bench_generate.py)
 
 
@@ -66,53 +63,49 @@ class ProducedImage:
 
 class Producer:
     """Holds the loaded generator, signer and registry, so producing an image costs only the work
-    for that image. Raises CheckpointError (bad run/checkpoint) or ProvenanceError (missing keys,
-    unknown class or format) from the constructor, before any work is done.
+    for that image. Raises CheckpointError (bad generator or checkpoint), GenerateError (unknown
+    class, format or precision, a size too small) or ProvenanceError (missing keys) from the
+    constructor, before any work is done.
 
-    class_name: None on a conditional run means classes take turns by seed (seed mod classes).
-    truncation: psi in (0, 1] pulls G's first features towards their mean (networks.py); None off.
-    registry / keys: default to the ones in nonesuch_home(). threads: cores to use (default:
-    all); the generator gets half of them as torch threads. processes: finish images in worker
-    processes: None = from the first call of PROCESS_POOL_MIN or more images on, True = always,
-    False = never (threads in this process). Close it (or use `with`) to stop the workers.
-    amp: the generator's precision: "auto" (bf16 on CPUs with bf16 kernels, else fp32), "bf16",
-    "off" (fp32). `precision` says which one it runs.
+    source: a Generator, or what load_generator accepts (a shipped name, an exported folder, a
+    RUN). class_name: None on a conditional generator means classes take turns by seed (seed mod
+    classes). truncation: psi in (0, 1] pulls G's first features towards their mean
+    (networks.py); None off. registry / keys: default to the ones in nonesuch_home().
+    threads: the CPUs this producer may use (default: all this process may use, cpus.py); the
+    generator runs with half of them as torch threads, the finish on all of them. processes:
+    finish images in worker processes: None = from the first call of PROCESS_POOL_MIN or more
+    images on, True = always, False = never (threads in this process). Close it (or use `with`)
+    to stop the workers. amp: the generator's precision: "auto" (bf16 on CPUs with bf16
+    kernels, else fp32), "bf16", "off" (fp32). `precision` says which one it runs.
     """
 
-    def __init__(self, run_dir, checkpoint=None, size: int = 256, fmt: str = "jpg",
+    def __init__(self, source, checkpoint=None, size: int = 256, fmt: str = "jpg",
                  truncation: float | None = None, class_name: str | None = None,
                  sign: bool = True, register: bool = True, registry: Registry | None = None,
                  keys=None, threads: int | None = None, processes: bool | None = None,
                  amp: str = "auto"):
         import torch
 
-        from nonesuch.gan.checkpoint import load_generator
+        from nonesuch.gan.generator import Generator, load_generator
+        from nonesuch.gan.precision import amp_dtype, precision_name
 
-        if fmt not in FORMATS:
-            raise ProvenanceError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        if amp not in ("auto", "bf16", "off"):
-            raise ProvenanceError(f"--amp {amp!r}: choose auto, bf16 or off")
-        if size < 64:
-            raise ProvenanceError(f"--size {size} is too small: the watermark cannot be read "
-                                  "below 64 px (use 128 or more)")
+        check_settings(size, fmt, truncation, amp)
+        self.generator = source if isinstance(source, Generator) else load_generator(source, checkpoint)
         try:
-            check_truncation(truncation)
+            self.generator.class_index(class_name)
         except ValueError as error:
-            raise ProvenanceError(str(error)) from None
-        self.loaded = load_generator(run_dir, checkpoint=checkpoint, device="cpu")
-        self.label = class_index(self.loaded.class_names, class_name)
+            raise GenerateError(str(error), option="class") from None
         self.size, self.fmt, self.truncation, self.class_name = size, fmt, truncation, class_name
         self.media_type = FORMATS[fmt]
-        self.threads = threads or os.cpu_count() or 1
-        # Half the cores run the generator; the finish can use all of them. Giving torch every
-        # core as well oversubscribes: its OpenMP threads spin at barriers while the finish
+        self.threads = threads or usable_cpu_count()
+        # Half the CPUs run the generator; the finish can use all of them. Giving torch every
+        # CPU as well oversubscribes: its OpenMP threads spin at barriers while the finish
         # holds the cores, measured 2-4x slower on 2 busy cores (bench_generate.py).
-        torch.set_num_threads(max(1, self.threads // 2))
+        self.generator_threads = max(1, self.threads // 2)
         # bf16 where the CPU has bf16 kernels: G runs 1.7x faster (4.9 -> 2.8 ms an image at
         # 32 px) and its output moves by 0.36 grey levels on average (p99 3), which nobody sees.
-        from nonesuch.gan.train import amp_dtype
-        self.amp_dtype = amp_dtype(amp, torch.device("cpu"))
-        self.precision = "fp32" if self.amp_dtype is None else "bf16"
+        self.amp = amp
+        self.precision = precision_name(amp_dtype(amp, torch.device("cpu")))
         keys = keys or default_keys()
         self.finish_settings = FinishSettings(
             fmt=fmt, size=size, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
@@ -186,56 +179,15 @@ class Producer:
         return resize_lanczos(self.native_pixels(seeds), self.size)
 
     def native_pixels(self, seeds: list[int]) -> np.ndarray:
-        """[N, R, R, 3] uint8: the generator's output at its own resolution R."""
-        import torch
-
-        from nonesuch.generate.sampling import latents_for_seeds, to_uint8
-
-        z = latents_for_seeds(seeds, self.loaded.latent_dim)                    # [N, D]
-        classes = [self._class_of(seed) for seed in seeds]
-        labels = None if classes[0] is None else torch.tensor(classes, dtype=torch.int64)  # [N]
-        autocast = (torch.autocast("cpu", dtype=self.amp_dtype) if self.amp_dtype is not None
-                    else contextlib.nullcontext())
-        with torch.inference_mode(), autocast:
-            images = torch.cat([self._generate_fixed_shape(z[i:i + GENERATOR_BATCH],
-                                                           None if labels is None else labels[i:i + GENERATOR_BATCH])
-                                for i in range(0, len(seeds), GENERATOR_BATCH)])  # [N, 3, R, R]
-        return to_uint8(images.float())
-
-    def _generate_fixed_shape(self, z, labels):
-        """G on exactly GENERATOR_BATCH latents, padding a short batch with zeros.
-
-        A CPU kernel may sum in a different order for another batch shape (measured: half of all
-        seeds off by one grey level between batch 1 and 32), and "same seed, same image" should
-        hold to the bit. With one fixed shape every image is computed the same way wherever it
-        sits in the batch (tested), and batching is ~1.4x faster than one latent per call."""
-        import torch
-
-        count = len(z)
-        if count < GENERATOR_BATCH:
-            z = torch.cat([z, z.new_zeros(GENERATOR_BATCH - count, z.shape[1])])
-            if labels is not None:
-                labels = torch.cat([labels, labels.new_zeros(GENERATOR_BATCH - count)])
-        return self.loaded.generator(z, labels, truncation=self.truncation)[:count]
-
-    def _class_of(self, seed: int) -> int | None:
-        """The class index for `seed`: --class if given; for a conditional run without --class,
-        classes take turns (seed mod number of classes), so a seed range covers every class."""
-        if self.label is not None or not self.loaded.class_names:
-            return self.label
-        return int(seed) % len(self.loaded.class_names)
+        """[N, R, R, 3] uint8: the generator's output at its own resolution R (Generator.sample)."""
+        generator = self.generator
+        return generator.sample(generator.latents(seeds), generator.labels_for_seeds(seeds, self.class_name),
+                                self.truncation, self.amp, threads=self.generator_threads)
 
     def _record(self, seed: int) -> GenerationRecord:
-        class_index = self._class_of(seed)
-        class_name = None if class_index is None else self.loaded.class_names[class_index]
-        return GenerationRecord(
-            run=Path(self.loaded.run_dir).name, checkpoint=Path(self.loaded.checkpoint_path).parent.name,
-            checkpoint_sha256=self.loaded.checkpoint_sha256, seed=int(seed),
-            class_name=class_name, truncation=self.truncation, size=self.size,
-            format=self.fmt, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            watermark_id=watermark_id_for(self.loaded.checkpoint_sha256, seed, class_name,
-                                          self.truncation),
-            signed=self.finisher.signer is not None, nonesuch_version=nonesuch.__version__)
+        return generation_record(self.generator, seed, size=self.size, fmt=self.fmt,
+                                 class_name=_class_name(self.generator, seed, self.class_name),
+                                 truncation=self.truncation, signed=self.finisher.signer is not None)
 
     def close(self) -> None:
         """Stops the worker processes and threads (waiting for images in progress) and closes
@@ -254,12 +206,29 @@ class Producer:
         self.close()
 
 
-def class_index(class_names: list[str] | None, class_name: str | None) -> int | None:
-    if class_name is None:
-        return None
-    if not class_names:
-        raise ProvenanceError(f"--class {class_name!r}: this run is unconditional (no classes)")
-    if class_name not in class_names:
-        raise ProvenanceError(f"--class {class_name!r} is not a class of this run; "
-                              f"choose one of {', '.join(class_names)}")
-    return class_names.index(class_name)
+MIN_SIZE = 64            # px; the watermark cannot be read below this
+
+
+def check_settings(size: int, fmt: str, truncation: float | None, amp: str) -> None:
+    """GenerateError, naming the setting, for what no generator could honour."""
+    if fmt not in FORMATS:
+        raise GenerateError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", option="format")
+    if size < MIN_SIZE:
+        raise GenerateError(f"size {size} is too small: the watermark cannot be read below "
+                            f"{MIN_SIZE} px (use 128 or more)", option="size")
+    check_sampling(truncation, amp)
+
+
+def check_sampling(truncation: float | None, amp: str) -> None:
+    """GenerateError for a truncation or a precision the generator cannot sample with."""
+    if amp not in ("auto", "bf16", "off"):
+        raise GenerateError(f"precision {amp!r}: choose auto, bf16 or off", option="amp")
+    try:
+        check_truncation(truncation)
+    except ValueError as error:
+        raise GenerateError(str(error), option="truncation") from None
+
+
+def _class_name(generator, seed: int, class_name: str | None) -> str | None:
+    label = generator.label_for_seed(seed, class_name)
+    return None if label is None else generator.class_names[label]

@@ -1,23 +1,10 @@
-"""Seeds -> latents -> uint8 images, reproducibly.
-
-Every seed owns a torch.Generator, so seed 7 draws the same z whether it is generated alone or in
-a batch of 64 (one shared generator would hand seed 7 different numbers depending on its place in
-the batch).
-
-Truncation is not done here: G pixel-normalises z, so truncating z's coordinates barely changes
-an image (measured: the same spread across seeds at psi 0.5 as at 4). G truncates its first
-features instead (ProgressiveGenerator.forward, `truncation=psi`), so a seed draws the same z
-at every psi and psi moves that one image towards the average one.
-"""
+"""Seeds as people write them, and pixels at the size people asked for. Latents, truncation and
+the generator's own pixels are the gan stage's (gan/sampling.py, Generator.sample); this module
+stays free of torch because the finish workers import it for resize_lanczos."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -32,29 +19,6 @@ def parse_seeds(text: str) -> list[int]:
             raise ValueError(f"bad seed range {part!r}: {hi} < {lo}")
         seeds.extend(range(lo, hi + 1))
     return seeds
-
-
-def latents_for_seeds(seeds: list[int], latent_dim: int) -> torch.Tensor:
-    """[N, latent_dim] float32, standard normal; row i depends only on (seeds[i], latent_dim)."""
-    import torch  # here, not at the top: finish workers import this module for resize_lanczos
-
-    return torch.stack([torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed)))
-                        for seed in seeds])
-
-
-def check_truncation(truncation: float | None) -> None:
-    """psi in (0, 1] or None (off); ValueError otherwise."""
-    if truncation is not None and not 0.0 < truncation <= 1.0:
-        raise ValueError(f"--truncation must be in (0, 1] (1 = off, 0.7 a common choice), "
-                         f"got {truncation}")
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N, 3, H, W] float in ~[-1, 1] -> [N, H, W, 3] uint8 (rounded, clipped)."""
-    import torch
-
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
-    return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def resize_lanczos(pixels: np.ndarray, size: int) -> np.ndarray:

@@ -12,28 +12,31 @@ from nonesuch.progress import fail
 
 
 def metrics_command(
-    run: Path = typer.Argument(..., help="A training run folder."),
+    run: str = typer.Argument(..., help="A training RUN folder, an exported generator or a shipped name."),
+    dataset: Path = typer.Option(None, "--dataset", help="The dataset to compare with (default: the "
+                                 "one a RUN was trained on; needed for an exported or shipped generator)."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint folder or its name (default: latest)."),
     images: int = typer.Option(1000, "--images", help="Number of real and of generated images."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Chooses the real images and the latents."),
 ) -> None:
-    """FID and KID of a run's EMA generator against its dataset (real features are cached)."""
-    from nonesuch.data.dataset import Dataset, DatasetError
-    from nonesuch.gan.checkpoint import CheckpointError, load_generator
+    """FID and KID of a generator (a run's EMA, or an exported one) against a dataset (real
+    features are cached)."""
+    from nonesuch.errors import NonesuchError
     from nonesuch.gan.distributed import choose_device
-    from nonesuch.metrics.evaluate import evaluate_generator
-    from nonesuch.metrics.inception import MetricsError
+    from nonesuch.gan.generator import load_generator
+    from nonesuch.metrics.evaluate import evaluate_dataset
 
     try:
         torch_device = choose_device(device)
-        loaded = load_generator(run, checkpoint, device=str(torch_device))
-        dataset = Dataset(loaded.config["dataset"])
-        result = evaluate_generator(loaded.generator, dataset, loaded.resolution, images, loaded.latent_dim,
-                                    len(loaded.class_names), torch_device, seed)
-    except (CheckpointError, DatasetError, MetricsError, ValueError) as e:
+        generator = load_generator(run, checkpoint, device=str(torch_device))
+        result = evaluate_dataset(generator, dataset, images, seed)
+    except NonesuchError as e:
         fail(e)
-    result |= {"checkpoint": str(loaded.checkpoint_path.parent), "checkpoint_sha256": loaded.checkpoint_sha256}
+    except ValueError as e:
+        fail(f"--device: {e}")
+    result |= {"generator": generator.name, "checkpoint": generator.info.checkpoint,
+               "checkpoint_sha256": generator.checkpoint_sha256}
     print(json.dumps(result, indent=2))
 
 

@@ -17,7 +17,7 @@ from nonesuch import atomic
 from nonesuch.data.dataset import Dataset
 from nonesuch.hashing import file_sha256
 from nonesuch.metrics.distances import fid, kid
-from nonesuch.metrics.inception import inception_features
+from nonesuch.metrics.inception import MetricsError, inception_features
 
 CACHE_VERSION = 1
 
@@ -86,3 +86,15 @@ def evaluate_generator(sample: Callable, dataset: Dataset, resolution: int, coun
     labels = dataset.label_indices()[real_indices(dataset, count, seed)] if num_classes else None
     fakes = fake_features(sample, len(reals), latent_dim, resolution, labels, device, seed)
     return {"fid": fid(reals, fakes), "kid": kid(reals, fakes, seed=seed), "metric_images": len(reals)}
+
+
+def evaluate_dataset(generator, dataset: str | Path | None = None, count: int = 1000, seed: int = 0) -> dict:
+    """FID/KID of a loaded Generator (gan.generator) against `dataset`; by default the dataset a
+    training RUN names in its config. Sampled in fp32 without truncation (Generator.synthesize),
+    as metrics have always been; MetricsError if there is no dataset to compare with."""
+    folder = dataset or generator.info.trained_on.get("dataset")
+    if not folder or not Path(folder).is_dir():
+        raise MetricsError(f"{generator.folder}: no dataset to compare with "
+                           f"({folder or 'none recorded'} is not a folder here); give one", option="dataset")
+    return evaluate_generator(generator.synthesize, Dataset(folder), generator.resolution, count,
+                              generator.latent_dim, len(generator.class_names), generator.device, seed)

@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from nonesuch.errors import NonesuchError
+
 INPUT_SIZE = 299    # px, exactly what the network expects
 FEATURE_DIM = 2048  # pool3 features
 
 
-class MetricsError(Exception):
+class MetricsError(NonesuchError):
     """A metric that cannot be computed; the message says what is missing and how to get it."""
 
 

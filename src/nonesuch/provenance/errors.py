@@ -2,5 +2,8 @@
 corrupt file, an unknown format). Verbs catch it and print one line; the rest of a batch goes on."""
 
 
-class ProvenanceError(Exception):
+from nonesuch.errors import NonesuchError
+
+
+class ProvenanceError(NonesuchError):
     """What failed, on which file, and what to do about it."""

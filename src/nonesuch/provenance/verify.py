@@ -56,13 +56,22 @@ class VerifyReport:
         return asdict(self)
 
 
+THIS_INSTALLS_REGISTRY = "this install's registry"     # verify_file's default, as the CLI's
+
+
 def verify_file(path: str | Path, trust_anchors: bytes | None = None,
-                registry: Registry | None = None, keys: SigningKeys | None = None) -> VerifyReport:
+                registry: Registry | str | None = THIS_INSTALLS_REGISTRY,
+                keys: SigningKeys | None = None) -> VerifyReport:
+    """The same verdict `nonesuch verify PATH` gives: by default the file is looked up in this
+    install's registry (nonesuch_home()); pass a Registry to use another, None for none."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ProvenanceError(f"{path}: cannot read ({error.strerror or error})") from error
+    if registry is THIS_INSTALLS_REGISTRY:
+        with Registry() as default:
+            return verify_bytes(data, str(path), trust_anchors, default, keys)
     return verify_bytes(data, str(path), trust_anchors, registry, keys)
 
 

@@ -17,7 +17,8 @@ PAGE_BUDGET = 50 * 1024                        # bytes a visitor loads besides t
 
 def publish_command(
     source: Path = typer.Argument(..., help="A folder of generated images (with their .json "
-                                            "records), or a RUN to generate --count images from."),
+                                            "records), or a generator (RUN, exported folder or "
+                                            "shipped name) to generate --count images from."),
     out: Path = typer.Option(..., "--out", help="The SITE folder to write (replaced if it is a site)."),
     count: int = typer.Option(100, "--count", min=1, help="With a RUN: how many images (seeds 0..N-1)."),
     title: str = typer.Option(DEFAULT_TITLE, "--title", help="The page's heading."),
@@ -26,11 +27,11 @@ def publish_command(
     fmt: str = typer.Option("jpg", "--format", help="With a RUN: jpg, png or webp."),
 ) -> None:
     """Publish images as a static site: one random image per visit, labelled AI-generated."""
+    from nonesuch.gan.folders import is_generator
     from nonesuch.web.publish import PublishError, publish_run, publish_site
-    from nonesuch.web.server import is_run
 
     with _user_errors(PublishError, source):
-        if is_run(source):
+        if is_generator(source):
             summary = publish_run(source, out, count, title=title, truncation=truncation,
                                   size=size, format=fmt)
         else:
@@ -47,7 +48,8 @@ def publish_command(
 
 
 def serve_command(
-    target: Path = typer.Argument(..., help="A published SITE, or a RUN for live generation."),
+    target: Path = typer.Argument(..., help="A published SITE, or a generator (RUN, exported folder "
+                                            "or shipped name) for live generation."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes it to the network."),
     port: int = typer.Option(8000, "--port"),
     max_concurrency: int = typer.Option(64, "--max-concurrency", min=1,
@@ -90,12 +92,11 @@ def _user_errors(own: type[Exception], where: Path) -> Iterator[None]:
 
 
 def _is_generator_error(error: Exception) -> bool:
-    """A bad run or checkpoint, or missing signing keys: the generate stage's user-facing errors.
-    Imported only when needed (checkpoint imports torch, which static mode does not need)."""
-    from nonesuch.gan.checkpoint import CheckpointError
-    from nonesuch.provenance.errors import ProvenanceError
+    """A bad generator or checkpoint, bad generate settings or missing signing keys: the earlier
+    stages' user-facing errors."""
+    from nonesuch.errors import NonesuchError
 
-    return isinstance(error, (CheckpointError, ProvenanceError))
+    return isinstance(error, NonesuchError)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,9 +24,7 @@ a reader sees the whole old site or the whole new one, never a mix of the two.
 
 from __future__ import annotations
 
-import hashlib
 import html
-import io
 import json
 import os
 import shutil
@@ -35,20 +33,20 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from nonesuch import atomic
 from nonesuch.progress import progress_bar
+from nonesuch.web.entry import PageEntry
+from nonesuch.web.errors import WebError
 
 SITE_FORMAT = "nonesuch-site/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
-# Extension by the format Pillow finds in the bytes, not by the name the file came with.
-EXTENSION_BY_FORMAT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 SHELL_FILES = ("site.css", "site.js")   # copied verbatim; index.html is filled in with the title
 DEFAULT_TITLE = "This image does not exist"
 
 
-class PublishError(Exception):
+class PublishError(WebError):
     """A source or target folder that cannot be published; the message says which and why."""
 
 
@@ -58,18 +56,6 @@ class PublishConfig:
     title: str = DEFAULT_TITLE
     run: str | None = None          # when publish generated the images: the run ...
     count: int | None = None        # ... and how many (seeds 0..count-1)
-
-
-@dataclass(frozen=True)
-class PublishedImage:
-    id: str                         # sha256(bytes)[:16], the file name in img/
-    file: str                       # "img/<id>.<ext>"
-    sha256: str                     # of the image file's bytes
-    width: int                      # pixels
-    height: int
-    bytes: int
-    alt: str
-    record: dict                    # the generation record from the sidecar, {} if none
 
 
 @dataclass(frozen=True)
@@ -148,14 +134,6 @@ def site_script(settings: dict) -> str:
     return f"window.NONESUCH_SITE = {json.dumps(settings, separators=(',', ':'))};\n"
 
 
-def alt_text(record: dict) -> str:
-    """Alt text from what is known about how the image was made."""
-    details = [f"{label} {record[key]}" for key, label in
-               (("class_name", "class"), ("class", "class"), ("seed", "seed"))
-               if record.get(key) is not None]
-    return "An AI-generated image" + (f" ({', '.join(details)})" if details else "")
-
-
 def page_weight(site: Path, position: int = 0) -> int:
     """Bytes a visitor downloads for the page, apart from the image itself (with image
     `position`'s entry; entries differ by a few bytes)."""
@@ -169,9 +147,9 @@ def _check_replaceable(out: Path) -> None:
         raise PublishError(f"{out}: exists and is not a published site; choose an empty or new --out")
 
 
-def _copy_images(paths: list[Path], site: Path) -> tuple[list[PublishedImage], list[str]]:
+def _copy_images(paths: list[Path], site: Path) -> tuple[list[PageEntry], list[str]]:
     (site / "img").mkdir()
-    images: dict[str, PublishedImage] = {}     # by id: the same bytes twice are one image
+    images: dict[str, PageEntry] = {}     # by id: the same bytes twice are one image
     skipped = []
     with progress_bar("publishing images", len(paths)) as advance:
         for path in paths:
@@ -185,19 +163,10 @@ def _copy_images(paths: list[Path], site: Path) -> tuple[list[PublishedImage], l
     return list(images.values()), skipped
 
 
-def _copy_one(path: Path, site: Path) -> PublishedImage:
+def _copy_one(path: Path, site: Path) -> PageEntry:
     data = path.read_bytes()
-    with Image.open(io.BytesIO(data)) as im:   # the header of the bytes already read
-        width, height, fmt = im.width, im.height, im.format
-    if fmt not in EXTENSION_BY_FORMAT:
-        raise ValueError(f"format {fmt} is not one browsers show everywhere")
-    sha256 = hashlib.sha256(data).hexdigest()
-    image_id = sha256[:16]
-    file = f"img/{image_id}.{EXTENSION_BY_FORMAT[fmt]}"
-    record = _read_sidecar(path)
-    image = PublishedImage(id=image_id, file=file, sha256=sha256, width=width, height=height,
-                           bytes=len(data), alt=alt_text(record), record=record)
-    (site / file).write_bytes(data)
+    image = PageEntry.from_bytes(data, _read_sidecar(path))
+    (site / image.file).write_bytes(data)
     return image
 
 
@@ -214,7 +183,7 @@ def _read_sidecar(image_path: Path) -> dict:
     return record
 
 
-def _write_index(images: list[PublishedImage], config: PublishConfig, site: Path) -> None:
+def _write_index(images: list[PageEntry], config: PublishConfig, site: Path) -> None:
     (site / "index.html").write_text(render_index_html(config.title))
     for name in SHELL_FILES:
         (site / name).write_bytes(shell_file(name))
@@ -222,9 +191,9 @@ def _write_index(images: list[PublishedImage], config: PublishConfig, site: Path
                                                  "count": len(images)}))
     (site / "records").mkdir()
     for position, image in enumerate(images):
-        entry = json.dumps(asdict(image), separators=(",", ":"))
+        entry = json.dumps(image.to_json(), separators=(",", ":"))
         (site / "records" / f"{position}.js").write_text(f"nonesuchRecord({position},{entry});\n")
-    atomic.write_json(site / "images.json", [asdict(image) for image in images], durable=False)
+    atomic.write_json(site / "images.json", [image.to_json() for image in images], durable=False)
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:

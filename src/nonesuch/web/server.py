@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
-import io
 import logging
 import threading
 import time
@@ -26,12 +24,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from PIL import Image
 
+from nonesuch.web.errors import WebError
 from nonesuch.web.live_pool import LivePool, PoolConfig, PoolEmpty
 from nonesuch.web.middleware import AccessLog, ConcurrencyLimit
-from nonesuch.web.publish import (DEFAULT_TITLE, SHELL_FILES, alt_text, is_site, render_index_html,
-                                  shell_file, site_script)
+from nonesuch.gan.folders import is_generator
+from nonesuch.web.entry import PageEntry
+from nonesuch.web.publish import (DEFAULT_TITLE, SHELL_FILES, is_site, render_index_html, shell_file,
+                                  site_script)
 from nonesuch.web.site_files import SiteFile, file_from_bytes, load_site_files
 
 log = logging.getLogger("nonesuch.web")
@@ -43,7 +43,7 @@ COMMON_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", 
                   (b"content-security-policy", CSP)]
 
 
-class ServeError(Exception):
+class ServeError(WebError):
     """A target that cannot be served; the message names it and says what would work."""
 
 
@@ -69,23 +69,19 @@ class ServerConfig:
     live: LiveConfig = field(default_factory=LiveConfig)
 
 
-def is_run(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "checkpoints").is_dir()
-
-
 def create_app(target: str | Path, config: ServerConfig = ServerConfig(), producer=None):
-    """The ASGI app for a SITE or a RUN. `producer` (anything with .produce(seeds)) replaces the
-    run's generator in live mode; tests use it."""
+    """The ASGI app for a SITE, or in live mode for a generator (a RUN, an exported generator
+    folder or a shipped generator's name). `producer` (anything with .produce(seeds)) replaces
+    the generator in live mode; tests use it."""
     target = Path(target)
     if is_site(target):
         app = static_app(target)
-    elif is_run(target) or producer is not None:
+    elif is_generator(target) or producer is not None:
         owns_producer = producer is None
         app = live_app(producer or _run_producer(target, config.live), config, owns_producer)
     else:
         raise ServeError(f"{target}: neither a published site (site.json, index.html) nor a "
-                         f"training run (config.json, checkpoints/); make one with "
-                         f"`nonesuch publish` or `nonesuch train`")
+                         f"generator (a training run, an exported generator or a shipped name)")
     app = ConcurrencyLimit(app, config.max_concurrency)
     return AccessLog(app) if config.access_log else app
 
@@ -124,11 +120,12 @@ def live_app(producer, config: ServerConfig, owns_producer: bool = False) -> Sit
             image = await pool.take(config.live.wait_s)
         except PoolEmpty as error:
             return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
-        entry = live_entry(image)
-        handed_out[entry["file"]] = (image.data, image.media_type)
+        entry = PageEntry.from_generated(image.data, image.extension, image.record)
+        handed_out[entry.file] = (image.data, image.media_type)
         while len(handed_out) > config.live.keep_handed_out:
             handed_out.popitem(last=False)
-        return JSONResponse(entry, headers={"Cache-Control": "no-store"})
+        return JSONResponse({**entry.to_json(), "src": f"live/{entry.file}"},
+                            headers={"Cache-Control": "no-store"})
 
     @api.get("/live/{name}")
     def live_image(name: str):
@@ -150,17 +147,6 @@ def live_app(producer, config: ServerConfig, owns_producer: bool = False) -> Sit
     files["index.html"] = file_from_bytes("index.html", render_index_html(config.title).encode())
     table = {"/" + name: f for name, f in files.items()} | {"/": files["index.html"]}
     return SiteFiles(table, api)
-
-
-def live_entry(image) -> dict:
-    """What the page needs to show one produced image and its "about" panel."""
-    sha256 = hashlib.sha256(image.data).hexdigest()
-    name = f"{sha256[:16]}.{image.extension}"
-    with Image.open(io.BytesIO(image.data)) as decoded:   # header only
-        width, height = decoded.size
-    return {"id": sha256[:16], "src": f"live/{name}", "file": name, "sha256": sha256,
-            "width": width, "height": height, "bytes": len(image.data),
-            "alt": alt_text(image.record), "record": image.record}
 
 
 class SiteFiles:

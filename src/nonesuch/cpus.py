@@ -1,0 +1,47 @@
+"""How many CPUs this process may use: one answer for every stage.
+
+The answer is the process's affinity mask (what `taskset`, a container's cpuset or a batch
+scheduler allows), not os.cpu_count(), which counts the machine's CPUs whether or not this
+process may run on them, and not how busy they are at this moment, which changes under a run's
+feet and would make two runs of one command use different thread counts.
+
+    usable_cpu_count()              # ingest's decode processes, curate's ONNX sessions,
+                                    # generate's finish workers, training's threads all start here
+    with torch_threads(2): ...      # torch's intra-op threads for this block only
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+
+def usable_cpus() -> list[int]:
+    """The ids of the CPUs this process may run on (its affinity mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))        # macOS, Windows: no affinity mask to read
+
+
+def usable_cpu_count() -> int:
+    """How many CPUs this process may run on; at least 1."""
+    return max(1, len(usable_cpus()))
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` torch intra-op threads, then restore the previous count.
+    None leaves the count alone. torch's count is process-wide: a library that set it for good
+    would change every other user of torch in the process."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,67 @@
+"""The page's data contract: what the page is told about one image, the same in a published
+site (records/<n>.js, images.json) and from the live server (/api/next).
+
+    {id, file, sha256, width, height, bytes, alt, record}     (+ src in live mode)
+
+id is sha256(bytes)[:16] and names the file, so the same bytes are the same image everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+
+from PIL import Image
+
+# Extension by the format Pillow finds in the bytes, not by the name the file came with.
+EXTENSION_BY_FORMAT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    id: str                         # sha256(bytes)[:16], the file's name
+    file: str                       # "img/<id>.<ext>" in a site, "<id>.<ext>" live
+    sha256: str                     # of the image file's bytes
+    width: int                      # pixels
+    height: int
+    bytes: int
+    alt: str
+    record: dict                    # the generation record, {} if none is known
+
+    @classmethod
+    def from_bytes(cls, data: bytes, record: dict, folder: str = "img") -> "PageEntry":
+        """The entry of an image file of unknown origin: hashed, and its header read for format
+        and size. ValueError for a format browsers do not all show."""
+        with Image.open(io.BytesIO(data)) as image:     # the header only
+            width, height, fmt = image.width, image.height, image.format
+        if fmt not in EXTENSION_BY_FORMAT:
+            raise ValueError(f"format {fmt} is not one browsers show everywhere")
+        return cls._make(data, hashlib.sha256(data).hexdigest(), width, height,
+                         EXTENSION_BY_FORMAT[fmt], record, folder)
+
+    @classmethod
+    def from_generated(cls, data: bytes, extension: str, record: dict) -> "PageEntry":
+        """The entry of an image nonesuch just made: its record already holds the file's sha256
+        and its size, so the bytes are neither hashed again nor decoded (live mode's hot path)."""
+        if "sha256" not in record or "size" not in record:
+            return cls.from_bytes(data, record, folder="")
+        return cls._make(data, record["sha256"], record["size"], record["size"], extension, record, "")
+
+    @classmethod
+    def _make(cls, data: bytes, sha256: str, width: int, height: int, extension: str,
+              record: dict, folder: str) -> "PageEntry":
+        name = f"{sha256[:16]}.{extension}"
+        return cls(id=sha256[:16], file=f"{folder}/{name}" if folder else name, sha256=sha256,
+                   width=width, height=height, bytes=len(data), alt=alt_text(record), record=record)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def alt_text(record: dict) -> str:
+    """Alt text from what is known about how the image was made."""
+    details = [f"{label} {record[key]}" for key, label in
+               (("class_name", "class"), ("class", "class"), ("seed", "seed"))
+               if record.get(key) is not None]
+    return "An AI-generated image" + (f" ({', '.join(details)})" if details else "")
