@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from nonesuch.data.sources import UnreadableSource, read_regular_file
+
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) opens as JPEG
 # EXIF orientations 5..8 are rotations by 90 or 270 degrees: width and height swap.
 _SWAPS_SIDES = {5, 6, 7, 8}
@@ -215,13 +217,11 @@ def to_square(image: Image.Image, options: DecodeOptions) -> Image.Image:
 
 
 def read_and_decode(payload: bytes | Path, options: DecodeOptions, max_bytes: int) -> DecodedImage:
-    """decode_square for a file on disk (read here, in the worker) or bytes already read."""
+    """decode_square for a file on disk (read here, in the worker, only if it is a regular file,
+    never past max_bytes) or bytes already read."""
     if isinstance(payload, Path):
         try:
-            size = payload.stat().st_size
-            if size > max_bytes:
-                raise RejectedImage(f"too large: {size} bytes > {max_bytes}")
-            payload = payload.read_bytes()
-        except OSError as e:
-            raise RejectedImage(f"unreadable file: {e.strerror or e}") from e
+            payload = read_regular_file(payload, max_bytes)
+        except UnreadableSource as e:
+            raise RejectedImage(str(e)) from e
     return decode_square(payload, options)
