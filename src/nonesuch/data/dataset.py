@@ -185,11 +185,11 @@ class Dataset:
         self.resolution: int = int(self.meta["resolution"])
         self.resolutions: list[int] = resolutions_up_to(self.resolution)
         self.db = _connect(self.root / "manifest.sqlite", create=False)
-        self._count = self._query("SELECT COUNT(*) FROM images")[0][0]
+        self._count = self.query("SELECT COUNT(*) FROM images")[0][0]
         for r in self.resolutions:
             self._check_pixel_file(r)
 
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Every manifest read goes through here: a damaged page surfaces as one DatasetError."""
         try:
             return self.db.execute(sql, args).fetchall()
@@ -230,16 +230,16 @@ class Dataset:
         names = [f.name for f in fields(ImageRecord)]
         available = _columns(self.db, "images")
         select = ", ".join(n if n in available else "NULL" for n in names)
-        rows = self._query(f"SELECT {select} FROM images ORDER BY idx")
+        rows = self.query(f"SELECT {select} FROM images ORDER BY idx")
         return [_record(row, names) for row in rows]
 
     def labels(self) -> list[str | None]:
         """One label per image, in index order (None where the image has none)."""
-        return [from_db(r[0]) for r in self._query("SELECT label FROM images ORDER BY idx")]
+        return [from_db(r[0]) for r in self.query("SELECT label FROM images ORDER BY idx")]
 
     def label_names(self) -> list[str]:
         """Sorted distinct labels; class index i in conditional training is label_names()[i]."""
-        rows = self._query("SELECT DISTINCT label FROM images WHERE label IS NOT NULL")
+        rows = self.query("SELECT DISTINCT label FROM images WHERE label IS NOT NULL")
         return sorted(from_db(r[0]) for r in rows)
 
     def label_indices(self) -> np.ndarray:
@@ -248,11 +248,18 @@ class Dataset:
         return np.array([index.get(label, -1) for label in self.labels()], dtype=np.int64)
 
     def rejected(self) -> list[tuple[str, str, str]]:
-        rows = self._query("SELECT source, member, reason FROM rejected ORDER BY rowid")
+        rows = self.query("SELECT source, member, reason FROM rejected ORDER BY rowid")
         return [(from_db(source), from_db(member), reason) for source, member, reason in rows]
 
+    def pixel_digests(self) -> list[str | None]:
+        """Per image, in index order, the sha256 of its pixels as written (None: written before
+        digests were recorded)."""
+        if "pixels_sha256" not in _columns(self.db, "images"):
+            return [None] * self._count
+        return [r[0] for r in self.query("SELECT pixels_sha256 FROM images ORDER BY idx")]
+
     def duplicate_counts(self) -> dict[str, int]:
-        return dict(self._query("SELECT kind, COUNT(*) FROM duplicates GROUP BY kind ORDER BY kind"))
+        return dict(self.query("SELECT kind, COUNT(*) FROM duplicates GROUP BY kind ORDER BY kind"))
 
     def fingerprint(self) -> str:
         """sha256 over what training sees: the resolutions, the image count and, in index order,
@@ -261,7 +268,7 @@ class Dataset:
         available = _columns(self.db, "images")
         pixels = "pixels_sha256" if "pixels_sha256" in available else "NULL"
         digest = hashlib.sha256(f"{FORMAT}\n{self.resolutions}\n{self._count}\n".encode())
-        for sha256, pixel_hash, label in self._query(f"SELECT sha256, {pixels}, label FROM images ORDER BY idx"):
+        for sha256, pixel_hash, label in self.query(f"SELECT sha256, {pixels}, label FROM images ORDER BY idx"):
             label = b"" if label is None else label if isinstance(label, bytes) else label.encode()
             digest.update(f"{sha256} {pixel_hash or '-'} ".encode() + label.hex().encode() + b"\n")
         return digest.hexdigest()
