@@ -211,7 +211,8 @@ def _high_depth_to_u8(image: Image.Image) -> np.ndarray:
     values = np.asarray(image)
     if image.mode.startswith("I;16"):
         return np.clip(np.rint(values.astype(np.float32) / 257.0), 0, 255).astype(np.uint8)
-    if image.mode == "I" and _tiff_sample_format(image) != _SIGNED:
+    signed = image.mode == "I" and _tiff_sample_format(image) == _SIGNED
+    if image.mode == "I" and not signed:
         values = values.view(np.uint32)  # Pillow reads unsigned 32-bit samples as signed
     kind = "float" if image.mode == "F" else "32-bit integer"
     values = values.astype(np.float64)
@@ -221,7 +222,7 @@ def _high_depth_to_u8(image: Image.Image) -> np.ndarray:
     if low < 0:
         raise RejectedImage(f"unusual pixels: {kind} image with negative values (down to {low:g}); "
                             f"no known black level: convert it to 8 or 16 bits first")
-    whites = ((1.0,) if image.mode == "F" else ()) + (255.0, 65535.0, 4294967295.0)
+    whites = ((1.0,) if image.mode == "F" else ()) + (255.0, 65535.0, 2.0**31 - 1 if signed else 2.0**32 - 1)
     white = next((w for w in whites if high <= w), None)
     if white is None:
         raise RejectedImage(f"unusual pixels: {kind} image with values up to {high:g}; "

@@ -43,7 +43,8 @@ from typing import BinaryIO, Iterable, Iterator
 
 from nonesuch.names import printable
 
-TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+                ".tar.zst", ".tzst", ".tar.lz4")  # the last three: named, so refused with a reason
 ZIP_SUFFIXES = (".zip",)
 # Junk that file managers and archivers leave beside images; skipped without a word.
 JUNK_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -259,11 +260,14 @@ class _BoundedStream:
     tarfile only reads forward and seeks forward (to skip a member's data), and both go through
     here; a seek past the limit is refused before the decompressor runs."""
 
-    def __init__(self, inner: BinaryIO, limit: int, compressed_bytes: int):
+    def __init__(self, inner: BinaryIO, limit: int, compressed_bytes: int, compressed: bool):
         self.inner, self.limit, self.compressed_bytes = inner, limit, compressed_bytes
+        self.compressed = compressed  # False: a plain tar, whose limit is simply its size
         self.position = 0
 
     def _refuse_past(self, position: int) -> None:
+        if position > self.limit and not self.compressed:
+            raise UnreadableSource(f"truncated tar archive: the file ends at byte {self.limit}")
         if position > self.limit:
             raise ArchiveTooLarge(
                 f"archive bomb: unpacks to more than {self.limit} bytes from a "
@@ -322,7 +326,7 @@ def _open_tar(raw: BinaryIO, limits: ReadLimits) -> _CheckedTarFile:
     inner = {"gzip": lambda: gzip.GzipFile(fileobj=raw, mode="rb"), "bzip2": lambda: bz2.BZ2File(raw),
              "xz": lambda: lzma.LZMAFile(raw), None: lambda: raw}[compression]()
     budget = limits.archive_budget(size) if compression else size
-    return _CheckedTarFile.open(fileobj=_BoundedStream(inner, budget, size), mode="r:")
+    return _CheckedTarFile.open(fileobj=_BoundedStream(inner, budget, size, compression is not None), mode="r:")
 
 
 def _tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -351,8 +355,13 @@ def _list_tar(path: Path, limits: ReadLimits) -> Iterator[SourceEntry]:
     last = None
     try:
         with open_regular_file(path) as raw, _open_tar(raw, limits) as archive:
+            budget = archive.fileobj.limit
             for info in _tar_members(archive):
                 last = info.name
+                if info.offset_data + info.size > budget:  # refused before it is decompressed
+                    yield SourceEntry(str(path), info.name, _member_label(path, info.name),
+                                      _past_the_budget(info, archive.fileobj))
+                    return  # nothing after it can be reached within the budget
                 entry = _tar_entry(path, info, limits)
                 if entry is not None:
                     yield entry
@@ -365,6 +374,14 @@ def _list_tar(path: Path, limits: ReadLimits) -> Iterator[SourceEntry]:
         problem = f"damaged tar archive{after}: {_failure(e)}"
     if problem is not None:
         yield _problem_entry(path, problem)
+
+
+def _past_the_budget(info: tarfile.TarInfo, stream: _BoundedStream) -> str:
+    name = printable(info.name)
+    if not stream.compressed:
+        return f"truncated tar archive: {name} is cut off (the file ends at byte {stream.limit})"
+    return (f"archive bomb: {name} would unpack past {stream.limit} bytes from a "
+            f"{stream.compressed_bytes}-byte archive; extract it yourself if it is genuine")
 
 
 def _tar_entry(path: Path, info: tarfile.TarInfo, limits: ReadLimits) -> SourceEntry | None:
