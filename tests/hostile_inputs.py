@@ -135,20 +135,24 @@ def bytes_name(folder: Path, raw: bytes) -> Path:
     return Path(os.fsdecode(os.path.join(os.fsencode(folder), raw)))
 
 
-def write_tar_bomb(path: Path, unpacked_bytes: int, members: int = 1, compression: str = "gz") -> int:
-    """A .tar.<compression> of `members` members of zeros, `unpacked_bytes` in all, written
-    streaming through the compressor (never held whole). Returns its size on disk."""
-    compressor = {"gz": lambda: zlib.compressobj(6, zlib.DEFLATED, 31),  # 31: gzip framing
-                  "bz2": lambda: bz2.BZ2Compressor(9), "xz": lambda: lzma.LZMACompressor(preset=1)}[compression]()
-    each = unpacked_bytes // members // 512 * 512
-    zeros = bytes(1 << 20)
+_COMPRESS = {"gz": lambda data: gzip.compress(data, 6), "bz2": lambda data: bz2.compress(data, 9),
+             "xz": lambda data: lzma.compress(data, preset=1)}
+
+
+def write_tar_bomb(path: Path, unpacked_bytes: int, members: int = 1, compression: str = "gz",
+                   chunk: int = 1 << 20) -> int:
+    """A .tar.<compression> of `members` members of zeros, `unpacked_bytes` in all. Built from
+    concatenated compressed streams (gzip, bzip2 and xz readers all read those as one), so one
+    compressed chunk of zeros, repeated, makes gigabytes in seconds. Returns its size on disk."""
+    each = unpacked_bytes // members // chunk * chunk or chunk
+    compress = _COMPRESS[compression]
+    zeros = compress(bytes(chunk))
     with open(path, "wb") as f:
         for i in range(members):
             info = tarfile.TarInfo(f"bomb/{i:05d}.png")
             info.size = each
-            f.write(compressor.compress(info.tobuf(tarfile.GNU_FORMAT)))
-            for start in range(0, each, len(zeros)):
-                f.write(compressor.compress(zeros[: min(len(zeros), each - start)]))
-        f.write(compressor.compress(bytes(1024)))  # the end-of-archive marker
-        f.write(compressor.flush())
+            f.write(compress(info.tobuf(tarfile.GNU_FORMAT)))
+            for _ in range(each // chunk):
+                f.write(zeros)
+        f.write(compress(bytes(1024)))  # the end-of-archive marker
     return path.stat().st_size

@@ -185,9 +185,13 @@ class Dataset:
         self.resolution: int = int(self.meta["resolution"])
         self.resolutions: list[int] = resolutions_up_to(self.resolution)
         self.db = _connect(self.root / "manifest.sqlite", create=False)
-        self._count = self.query("SELECT COUNT(*) FROM images")[0][0]
-        for r in self.resolutions:
-            self._check_pixel_file(r)
+        try:
+            self._count = self.query("SELECT COUNT(*) FROM images")[0][0]
+            for r in self.resolutions:
+                self._check_pixel_file(r)
+        except DatasetError:
+            self.db.close()
+            raise
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Every manifest read goes through here: a damaged page surfaces as one DatasetError."""

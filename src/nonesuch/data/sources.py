@@ -421,6 +421,11 @@ def _list_file(path: Path, limits: ReadLimits) -> Iterator[SourceEntry]:
         yield SourceEntry(str(path), "", _label_of(path))
 
 
+# Deeper folders are not entered: each level is a frame of the walk, and a tree a few thousand
+# levels deep (1-character names fit PATH_MAX) would otherwise end in a RecursionError.
+MAX_FOLDER_DEPTH = 200
+
+
 @dataclass
 class _Walk:
     """A folder walk's memory: folders listed so far, and folders never to enter (the output)."""
@@ -461,6 +466,8 @@ def _list_folder(folder: Path, walk: _Walk, ancestors: dict[tuple[int, int], Pat
             continue  # hidden folders, and never our own output when --out sits inside a source
         if key in ancestors:
             yield _problem_entry(path, f"symbolic link loop: leads back to {printable(str(ancestors[key]))}; not followed")
+        elif len(ancestors) >= MAX_FOLDER_DEPTH:
+            yield _problem_entry(path, f"folder nested more than {MAX_FOLDER_DEPTH} levels deep; not entered")
         elif key in walk.listed:
             yield _problem_entry(path, f"folder already listed as {printable(str(walk.listed[key]))}; not listed twice")
         else:
