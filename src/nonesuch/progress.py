@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
+from nonesuch.names import printable
+
 # Progress and messages go to stderr so `--json` output on stdout stays machine-readable.
 console = Console(stderr=True)
 
@@ -25,17 +27,19 @@ def progress_bar(description: str, total: int | None, disable: bool = False) -> 
         TaskProgressColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, disable=disable or not sys.stderr.isatty(), transient=False,
     ) as bar:
-        task = bar.add_task(description, total=total)
+        # The description may hold a name: "[bold]{task.description}" would read its brackets as markup.
+        task = bar.add_task(escape(printable(description)), total=total)
         yield lambda n=1: bar.advance(task, n)
 
 
 def print_error(message: str | Exception) -> None:
     """One line on stderr, `error: <message>`, never wrapped (paths stay copyable and greppable)
-    and never read as rich markup (brackets in paths are printed as they are). A library error
-    naming the config field at fault (NonesuchError.option) is prefixed with that field's flag."""
+    and never read as rich markup (brackets in paths are printed as they are); a name's control
+    characters and undecodable bytes are escaped (names.printable). A library error naming the
+    config field at fault (NonesuchError.option) is prefixed with that field's flag."""
     option = getattr(message, "option", None)
     text = f"--{option.replace('_', '-')}: {message}" if option else str(message)
-    console.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True, highlight=False)
+    console.print(f"[red]error:[/red] {escape(printable(text))}", soft_wrap=True, highlight=False)
 
 
 def fail(message: str | Exception) -> NoReturn:

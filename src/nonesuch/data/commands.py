@@ -9,12 +9,14 @@ from pathlib import Path
 
 import typer
 
+from nonesuch.names import printable
 from nonesuch.progress import console, fail, progress_bar
 
 
 def _say(text: str) -> None:
-    """One message on stderr, never wrapped: a reason or path stays on one greppable line."""
-    console.print(text, soft_wrap=True, highlight=False)
+    """One message on stderr, never wrapped: a reason or path stays on one greppable line, and
+    never read as rich markup (a file named `[red]x.png` or `[/]` prints as it is)."""
+    console.print(printable(text), soft_wrap=True, highlight=False, markup=False)
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Render or fetch bundled datasets.")
@@ -32,8 +34,8 @@ def openmoji_command(
     with progress_bar("rendering OpenMoji", None) as advance:
         counts = render_openmoji(out, size, groups=group or None, progress=lambda n, total: advance(n))
     for name, n in counts.items():
-        console.print(f"{name:>16}  {n}")
-    console.print(f"{sum(counts.values())} emoji in {out} (license: {out / 'LICENSE.txt'})")
+        _say(f"{name:>16}  {n}")
+    _say(f"{sum(counts.values())} emoji in {out} (license: {out / 'LICENSE.txt'})")
 
 
 def ingest_command(
@@ -84,7 +86,7 @@ def _print_ingest_summary(summary) -> None:
     shown = 0
     for kind, count in Counter(reason_kind(r["reason"]) for r in summary.rejected).most_common():
         example = next(r for r in summary.rejected if reason_kind(r["reason"]) == kind)
-        where = example["source"] + (f"!{example['member']}" if example["member"] else "")
+        where = printable(example["source"]) + (f"!{printable(example['member'])}" if example["member"] else "")
         _say(f"  rejected {count:>5} {kind}  e.g. {where}: {example['reason']}")
         shown += 1
         if shown == 10:
@@ -94,15 +96,26 @@ def _print_ingest_summary(summary) -> None:
 def info_command(
     dataset: Path = typer.Argument(..., help="Dataset folder."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
+    check: bool = typer.Option(False, "--check", help="Also check that every manifest row agrees with its stored pixels (reads them all); exit 1 if not."),
 ) -> None:
     """What a dataset holds: images, resolutions, labels, sources, rejected files by reason."""
+    from nonesuch.data.check import check_dataset
     from nonesuch.data.dataset import DatasetError
     from nonesuch.data.info import dataset_info
 
     try:
         info = dataset_info(dataset)
+        checked = check_dataset(dataset, show_progress=not as_json) if check else None
     except DatasetError as e:
         fail(e)
+    if checked is not None:
+        _report_check(checked, as_json)
+        if as_json:
+            print(json.dumps({**asdict(info), "check": asdict(checked)}, indent=2))
+        if not checked.ok:
+            raise typer.Exit(1)
+        if as_json:
+            return
     if as_json:
         print(json.dumps(asdict(info), indent=2))
         return
@@ -119,6 +132,19 @@ def info_command(
                 _say(f"  ... and {len(counts) - 20} more (--json lists all)")
     if info.unlabelled and info.labels:
         _say(f"  {info.unlabelled:>7}  (no label)")
+
+
+def _report_check(checked, as_json: bool) -> None:
+    for line in checked.problems:
+        _say(f"damaged: {line}")
+    if checked.more_problems:
+        _say(f"damaged: ... and {checked.more_problems} more")
+    for line in checked.notes:
+        _say(f"note: {line}")
+    verdict = ("manifest and pixels agree" if checked.ok else
+               f"manifest and pixels DISAGREE ({len(checked.problems) + checked.more_problems} problems)")
+    _say(f"check: {checked.path}: {verdict}; {checked.checked_digests} of {checked.images} images "
+         f"compared with their recorded pixel digest, every resolution compared with the largest")
 
 
 def show_command(

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from nonesuch.data.sources import UnreadableSource, read_regular_file
+
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) opens as JPEG
 # EXIF orientations 5..8 are rotations by 90 or 270 degrees: width and height swap.
 _SWAPS_SIDES = {5, 6, 7, 8}
@@ -91,12 +93,27 @@ _SIGNATURES = {b"\xff\xd8\xff": ("JPEG", b"\xff\xd9"), b"\x89PNG\r\n\x1a\n": ("P
                b"MM\x00*": ("TIFF", None), b"RIFF": ("WEBP", None)}
 
 
+# Things found in image piles that are not images: say what they are, so the user knows what to do.
+_NOT_IMAGES = ((b"PK\x03\x04", "a zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+               (b"Rar!\x1a\x07", "a rar archive"), (b"\x1f\x8b", "a gzip file"), (b"BZh", "a bzip2 file"),
+               (b"\xfd7zXZ\x00", "an xz file"), (b"\x28\xb5\x2f\xfd", "a zstd file"),
+               (b"%PDF", "a PDF document"), (b"\x7fELF", "a program"))
+
+
 def _unopenable_reason(data: bytes) -> str:
     """Why Pillow could not even read the header: name the format when the signature gives it."""
     for signature, (fmt, end_marker) in _SIGNATURES.items():
         if data.startswith(signature):
             cut = end_marker is not None and end_marker not in data[-32:]
+            if fmt == "TIFF" and not cut:
+                return "unreadable TIFF (a sample format Pillow cannot read, such as float colour, or a damaged header)"
             return f"truncated {fmt}" if cut else f"corrupt {fmt} (unreadable header)"
+    for signature, what in _NOT_IMAGES:
+        if data.startswith(signature):
+            return (f"not an image ({what}; nonesuch reads zip and tar archives named .zip, .tar, "
+                    f".tar.gz/.bz2/.xz: extract it or rename it)")
+    if len(data) > 262 and data[257:262] == b"ustar":
+        return "not an image (a tar archive; name it .tar to have it read)"
     if _looks_like_text(data):
         return "not an image (text file)"
     return "not an image (unrecognised content)"
@@ -185,13 +202,41 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def _high_depth_to_u8(image: Image.Image) -> np.ndarray:
-    """[H, W] uint8 from a 16-bit, 32-bit integer or float grey image."""
-    values = np.asarray(image).astype(np.float32)
-    if image.mode == "F" and values.size and values.max() <= 1.0:
-        values = values * 255.0
-    else:
-        values = values / 257.0  # 65535 -> 255 exactly: the full 16-bit range maps to 8 bits
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    """[H, W] uint8 from a 16-bit, 32-bit integer or float grey image.
+
+    16-bit white is 65535. A 32-bit integer or float image does not say where its white is, so
+    the smallest usual range holding all its values is taken: 0..1 (normalised float), 0..255,
+    0..65535, 0..2^32-1. Values no range holds (negative, NaN, infinite, huge floats) are refused
+    with the reason: any guess gives the black or white squares this once made without a word."""
+    values = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        return np.clip(np.rint(values.astype(np.float32) / 257.0), 0, 255).astype(np.uint8)
+    signed = image.mode == "I" and _tiff_sample_format(image) == _SIGNED
+    if image.mode == "I" and not signed:
+        values = values.view(np.uint32)  # Pillow reads unsigned 32-bit samples as signed
+    kind = "float" if image.mode == "F" else "32-bit integer"
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise RejectedImage(f"unusual pixels: {kind} image with NaN or infinite values")
+    low, high = (values.min(), values.max()) if values.size else (0.0, 0.0)
+    if low < 0:
+        raise RejectedImage(f"unusual pixels: {kind} image with negative values (down to {low:g}); "
+                            f"no known black level: convert it to 8 or 16 bits first")
+    whites = ((1.0,) if image.mode == "F" else ()) + (255.0, 65535.0, 2.0**31 - 1 if signed else 2.0**32 - 1)
+    white = next((w for w in whites if high <= w), None)
+    if white is None:
+        raise RejectedImage(f"unusual pixels: {kind} image with values up to {high:g}; "
+                            f"no known white level: convert it to 8 or 16 bits first")
+    return np.clip(np.rint(values * (255.0 / white)), 0, 255).astype(np.uint8)
+
+
+_SAMPLE_FORMAT, _SIGNED = 339, 2  # TIFF tag SampleFormat: 1 unsigned, 2 signed, 3 float
+
+
+def _tiff_sample_format(image: Image.Image) -> int:
+    tags = getattr(image, "tag_v2", None)
+    value = tags.get(_SAMPLE_FORMAT, 1) if tags is not None else _SIGNED  # Pillow's own "I" is signed
+    return int(value[0] if isinstance(value, tuple) else value)
 
 
 def to_square(image: Image.Image, options: DecodeOptions) -> Image.Image:
@@ -215,13 +260,11 @@ def to_square(image: Image.Image, options: DecodeOptions) -> Image.Image:
 
 
 def read_and_decode(payload: bytes | Path, options: DecodeOptions, max_bytes: int) -> DecodedImage:
-    """decode_square for a file on disk (read here, in the worker) or bytes already read."""
+    """decode_square for a file on disk (read here, in the worker, only if it is a regular file,
+    never past max_bytes) or bytes already read."""
     if isinstance(payload, Path):
         try:
-            size = payload.stat().st_size
-            if size > max_bytes:
-                raise RejectedImage(f"too large: {size} bytes > {max_bytes}")
-            payload = payload.read_bytes()
-        except OSError as e:
-            raise RejectedImage(f"unreadable file: {e.strerror or e}") from e
+            payload = read_regular_file(payload, max_bytes)
+        except UnreadableSource as e:
+            raise RejectedImage(str(e)) from e
     return decode_square(payload, options)

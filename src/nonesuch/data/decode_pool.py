@@ -4,16 +4,21 @@
         outcome: ('ok', pixels [R, R, 3] uint8, sha256, phash, width, height, mode)
                  ('rejected', reason)
 
-Tasks go out in chunks, with a bounded number of chunks in flight, so reading a large archive
-never runs far ahead of decoding (memory stays flat). If a worker process dies (a C decoder
+Tasks go out in chunks, with a bounded number of chunks and of payload bytes in flight, so
+reading a large archive never runs far ahead of decoding (memory stays flat, however large the
+members). Workers die with the main process (PR_SET_PDEATHSIG): a SIGKILLed ingest leaves no
+decoder behind. If a worker process dies (a C decoder
 crashing on a hostile file), the chunks in flight are retried one file at a time in a fresh
 pool; the file that kills it again is rejected and the run carries on.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
+import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,9 +43,25 @@ _options: DecodeOptions | None = None
 _max_bytes = 0
 
 
-def _init_worker(options: DecodeOptions, max_bytes: int) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when the process that forked it dies. Without it a
+    SIGKILLed ingest leaves its workers blocked on the task queue for a minute or more."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl (an unusual libc): workers still exit when the pool's pipes close
+    if os.getppid() != parent_pid:  # the parent died before the request was in place
+        os._exit(1)
+
+
+def _init_worker(options: DecodeOptions, max_bytes: int, parent_pid: int) -> None:
     global _options, _max_bytes
     _options, _max_bytes = options, max_bytes
+    die_with_parent(parent_pid)
     # Ctrl-C goes to the whole process group; only the main process should handle it (it stops
     # the pool and leaves the dataset at its last checkpoint), not every worker with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -63,6 +84,10 @@ def decode_task(task: Task) -> Result:
                    image.width, image.height, image.mode)
 
 
+def _payload_bytes(tasks: list[Task]) -> int:
+    return sum(len(payload) for _, payload in tasks if isinstance(payload, bytes))
+
+
 def _decode_chunk(tasks: list[Task]) -> list[Result]:
     return [decode_task(task) for task in tasks]
 
@@ -71,10 +96,12 @@ def _decode_chunk(tasks: list[Task]) -> list[Result]:
 
 class DecoderPool:
     def __init__(self, workers: int, options: DecodeOptions, max_bytes: int,
-                 chunk: int = 4, chunks_in_flight_per_worker: int = 4):
+                 chunk: int = 4, chunks_in_flight_per_worker: int = 4, max_bytes_in_flight: int = 256 << 20):
         self.workers, self.options, self.max_bytes = workers, options, max_bytes
         self.chunk = chunk  # small: results stream back steadily; large enough to cut IPC cost
         self.window = workers * chunks_in_flight_per_worker
+        # Archive members travel as bytes: 16 chunks of 4 members of 500 MB would be 32 GB.
+        self.max_bytes_in_flight = max_bytes_in_flight
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -82,7 +109,8 @@ class DecoderPool:
         # executor starts every worker on its first submit: do it now, before the caller starts
         # other threads (a progress bar), so no worker inherits a lock held by such a thread.
         executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                       initializer=_init_worker, initargs=(self.options, self.max_bytes))
+                                       initializer=_init_worker,
+                                       initargs=(self.options, self.max_bytes, os.getpid()))
         executor.submit(int).result()
         return executor
 
@@ -92,9 +120,12 @@ class DecoderPool:
     def results(self, tasks: Iterable[Task]) -> Iterator[Result]:
         tasks = iter(tasks)
         in_flight: deque[tuple[list[Task], Future]] = deque()
+        bytes_in_flight = 0
         while True:
-            while len(in_flight) < self.window and (chunk := list(islice(tasks, self.chunk))):
+            while (len(in_flight) < self.window and (not in_flight or bytes_in_flight < self.max_bytes_in_flight)
+                   and (chunk := list(islice(tasks, self.chunk)))):
                 in_flight.append((chunk, self._executor.submit(_decode_chunk, chunk)))
+                bytes_in_flight += _payload_bytes(chunk)
             if not in_flight:
                 return
             chunk, future = in_flight[0]
@@ -103,8 +134,10 @@ class DecoderPool:
             except BrokenProcessPool:
                 yield from self._isolate_crash([c for c, _ in in_flight])
                 in_flight.clear()
+                bytes_in_flight = 0
                 continue
             in_flight.popleft()
+            bytes_in_flight -= _payload_bytes(chunk)
             yield from done
 
     def _isolate_crash(self, chunks: list[list[Task]]) -> Iterator[Result]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from nonesuch.data.dataset import Dataset
+from nonesuch.names import printable
 
 
 @dataclass
@@ -14,7 +15,7 @@ class DatasetInfo:
     path: str
     images: int
     resolutions: list[int]
-    labels: dict[str, int]              # label -> images; unlabelled images are not listed
+    labels: dict[str, int]              # label (printable) -> images; unlabelled images are not listed
     unlabelled: int
     sources: dict[str, int]             # folder or archive -> images ingested from it
     rejected: int
@@ -38,14 +39,13 @@ def dataset_info(path: str | Path) -> DatasetInfo:
     ds = Dataset(path)
     labels = Counter(ds.labels())
     unlabelled = labels.pop(None, 0)
-    rows = ds.db.execute("SELECT source, member FROM images").fetchall()
-    sources = Counter(_origin(source, member) for source, member in rows)
+    sources = Counter(printable(_origin(r.source, r.member)) for r in ds.records())
     rejected = ds.rejected()
     by_reason = Counter(reason_kind(reason) for _, _, reason in rejected)
-    duplicates = dict(ds.db.execute("SELECT kind, COUNT(*) FROM duplicates GROUP BY kind ORDER BY kind"))
+    duplicates = ds.duplicate_counts()
     return DatasetInfo(
         path=str(ds.root), images=len(ds), resolutions=ds.resolutions,
-        labels=dict(sorted(labels.items())), unlabelled=unlabelled,
+        labels={printable(name): n for name, n in sorted(labels.items())}, unlabelled=unlabelled,
         sources=dict(sources.most_common()), rejected=len(rejected),
         rejected_by_reason=dict(by_reason.most_common()), duplicates=duplicates,
         config=ds.meta.get("config", {}), parent=ds.meta.get("parent"),

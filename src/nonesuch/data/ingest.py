@@ -30,6 +30,7 @@ from nonesuch.data.decode import DecodeOptions
 from nonesuch.data.decode_pool import DecoderPool
 from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex
 from nonesuch.data.sources import ReadLimits, SourceEntry, SourceError, list_entries, read_entries
+from nonesuch.names import printable
 from nonesuch.progress import progress_bar
 
 
@@ -144,7 +145,7 @@ class _Batch:
 def _open_writer(out: Path, config: IngestConfig) -> DatasetWriter:
     """Create the dataset, or reopen it to resume / add to it if it was ingested the same way."""
     wanted = config.identity()
-    writer = DatasetWriter(out, config.resolution, config=wanted, made_by="nonesuch ingest")
+    writer = DatasetWriter(out, config.resolution, config=wanted, what="ingest", made_by="nonesuch ingest")
     stored = json.loads((out / "dataset.json").read_text()).get("config", {})
     differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
     if differing:
@@ -168,15 +169,17 @@ def ingest(sources: Iterable[str | Path], out: str | Path, config: IngestConfig 
     started = time.perf_counter()
     config = config.resolved()
     out = Path(out)
-    entries = list_entries(sources, exclude=out,
-                           limits=ReadLimits(max_member_bytes=config.max_file_bytes))
+    sources = list(sources)
+    _refuse_sources_inside(out, sources)
+    limits = ReadLimits(max_member_bytes=config.max_file_bytes)
+    entries = list_entries(sources, exclude=out, limits=limits)
     writer = _open_writer(out, config)
     summary = IngestSummary(out=str(out))
     try:
         done = writer.seen()
         todo = [e for e in entries if e.key not in done]
         summary.already_done = len(entries) - len(todo)
-        _run(todo, writer, config, summary, show_progress, after_batch)
+        _run(todo, writer, config, limits, summary, show_progress, after_batch)
         summary.images_in_dataset = writer.count
     finally:
         writer.close()
@@ -185,7 +188,20 @@ def ingest(sources: Iterable[str | Path], out: str | Path, config: IngestConfig 
     return summary
 
 
-def _run(todo: list[SourceEntry], writer: DatasetWriter, config: IngestConfig,
+def _refuse_sources_inside(out: Path, sources: list) -> None:
+    """A dataset cannot ingest itself: a SRC that is --out, or inside it, would read our own
+    pixel files while writing them. (--out inside a SRC folder is fine: the walk skips it.)"""
+    if not out.exists():
+        return
+    out_real = out.resolve()
+    for source in sources:
+        real = Path(source).resolve()
+        if real == out_real or real.is_relative_to(out_real):
+            raise SourceError(f"{printable(str(source))}: is {'--out itself' if real == out_real else 'inside --out'} "
+                              f"({printable(str(out))}); a dataset cannot ingest its own folder")
+
+
+def _run(todo: list[SourceEntry], writer: DatasetWriter, config: IngestConfig, limits: ReadLimits,
          summary: IngestSummary, show_progress: bool,
          after_batch: Callable[[int], None] | None) -> None:
     options = DecodeOptions(config.resolution, config.crop, background_rgb(config.background),
@@ -198,7 +214,7 @@ def _run(todo: list[SourceEntry], writer: DatasetWriter, config: IngestConfig,
     pool = DecoderPool(config.workers, options, config.max_file_bytes)
     try:
         with progress_bar("ingesting", len(todo), disable=not show_progress) as advance:
-            for entry, outcome in pool.results(read_entries(todo)):
+            for entry, outcome in pool.results(read_entries(todo, limits)):
                 _decide(entry, outcome, batch, writer, decisions, config, summary)
                 advance()
                 if batch.size >= config.batch_size:
