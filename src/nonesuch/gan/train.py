@@ -20,7 +20,7 @@ import torch
 
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
-from nonesuch.gan import augment, checkpoint, distributed, losses
+from nonesuch.gan import augment, checkpoint, distributed, divergence, losses
 from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
@@ -128,7 +128,12 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
 
 
 def _resume(run: Run) -> None:
-    folder = checkpoint.latest_checkpoint(run.dir)
+    from nonesuch.progress import print_warning
+
+    try:  # the newest checkpoint whose files match their hashes; damaged ones are named and passed over
+        folder = checkpoint.newest_good_checkpoint(run.dir, warn=print_warning if run.placement.is_main else None)
+    except checkpoint.CheckpointError as e:
+        raise TrainError(str(e)) from e
     if folder is None:  # a new run, or one killed before its first checkpoint: start from scratch
         if run.placement.is_main:
             _truncate_log(run.dir / "log.jsonl", 0)
@@ -316,6 +321,7 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
               "img_per_s": round(rate, 2), "elapsed_s": round(elapsed_s, 1), "threads": torch.get_num_threads()}
     record |= {k: float(torch.stack(v).mean()) for k, v in run.pending_losses.items() if v}
     run.pending_losses.clear()
+    divergence.stop_if_diverged(run, record)
     if not run.placement.is_main:
         return record
     latents, labels = snapshot_latents(c, run.placement.device)
