@@ -37,6 +37,7 @@ def train_command(
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
     amp: str = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA and bf16-capable CPUs), bf16, fp16, off."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    threads: int = typer.Option(None, "--threads", min=0, help="CPU threads per training process [default: 0 = OMP_NUM_THREADS, else every CPU this process may use]; saved in the run and reused on resume. On a busy machine fewer is faster."),
     smoke: bool = typer.Option(False, "--smoke", help="Exercise every part on a tiny schedule (< 60 s on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Require an existing run to continue."),
 ) -> None:
@@ -46,7 +47,8 @@ def train_command(
     options = dict(preset=preset, resolution=resolution, attention=attention or None, conditional=conditional,
                    loss=loss, kimg=kimg, batch=batch, augment=augment, augment_p=augment_p,
                    augment_target=augment_target, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
-                   metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed)
+                   metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed,
+                   threads=threads)
     try:
         if smoke:
             _smoke(dataset, out, options)

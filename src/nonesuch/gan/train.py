@@ -21,7 +21,7 @@ import torch
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
 from nonesuch.gan import augment, checkpoint, distributed, divergence, losses
-from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
+from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, config_needs_saving
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
 from nonesuch.gan.schedule import Stage
@@ -359,7 +359,7 @@ def prepare_run(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
     """Validate, then (only then) create RUN/ and write its config.json if new."""
     config, dataset = validate(config)
     config_path = Path(config.out) / "config.json"
-    if not config_path.exists() and int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0 and config_needs_saving(config_path, config):
         atomic.write_json(config_path, config.to_dict())
     return config, dataset
 
@@ -374,8 +374,8 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
         placement = distributed.setup(config.device)
     except ValueError as e:
         raise TrainError(str(e)) from e
-    if placement.world_size == 1 and placement.device.type == "cpu":
-        torch.set_num_threads(distributed.cpu_threads())
+    config.threads = distributed.training_threads(config.threads)
+    torch.set_num_threads(config.threads)
     if config.batch % (4 * placement.world_size):
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
     if max_seconds is not None and placement.world_size > 1:
