@@ -26,21 +26,20 @@ def test_two_gloo_processes_train_and_agree_on_weights(emoji_dataset, tmp_path):
     assert latest_checkpoint(out).name == "000000192"  # written once, by rank 0
 
 
-def test_cpu_threads_leave_out_the_cores_busy_now(monkeypatch):
-    """Threads = cores not busy in the last quarter second; the load average only without /proc."""
+def test_training_threads_ignore_momentary_load(monkeypatch):
+    """Threads = --threads, else OMP_NUM_THREADS, else this process's share of the CPUs it may use;
+    never a function of how busy the cores are (that made resumed runs take another path)."""
     from nonesuch.gan import distributed
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(distributed, "usable_cpus", lambda: [0, 1, 2, 3])
-    monkeypatch.setattr(distributed.time, "sleep", lambda s: None)
-    monkeypatch.setattr(distributed.os, "getloadavg", lambda: (3.0, 3.0, 3.0))   # a busy spell that has ended
-    #                 user nice sys idle iowait irq softirq steal
-    snapshots = iter([[100, 0, 0, 100, 0, 0, 0, 0], [100, 0, 0, 500, 0, 0, 0, 0],     # idle now
-                      [100, 0, 0, 100, 0, 0, 0, 0], [300, 0, 0, 300, 0, 0, 0, 0]])    # 2 of 4 busy
-    monkeypatch.setattr(distributed, "_cpu_times", lambda cpus: next(snapshots))
-    assert distributed.cpu_threads() == 4
-    assert distributed.cpu_threads() == 2
-    monkeypatch.setattr(distributed, "_cpu_times", lambda cpus: None)
-    assert distributed.cpu_threads() == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert distributed.cpu_threads() == 3
+    monkeypatch.setattr(distributed.os, "getloadavg", lambda: (3.0, 3.0, 3.0), raising=False)
+    assert distributed.training_threads() == 4
+    assert distributed.training_threads(3) == 3
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")   # two torchrun processes share the CPUs
+    assert distributed.training_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert distributed.training_threads() == 1
+    assert distributed.training_threads(2) == 2

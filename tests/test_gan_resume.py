@@ -1,5 +1,6 @@
 """A run killed with SIGKILL and resumed ends with the same weights as one that never stopped."""
 
+import json
 import subprocess
 import sys
 import time
@@ -36,8 +37,12 @@ def test_sigkill_and_resume_is_bit_identical(emoji_dataset, tmp_path):
     interrupted_at = int(latest_checkpoint(killed).name)
     assert 0 < interrupted_at < total, "the kill must land mid-run for this test to mean anything"
 
-    resumed = nonesuch(*_train_args(emoji_dataset, killed))  # re-running the same command resumes
+    # Re-running the same command resumes, here where OMP_NUM_THREADS would say 2: the run reuses
+    # the thread count it saved (1), since the count is part of the trajectory.
+    resumed = subprocess.run([sys.executable, "-m", "nonesuch", *_train_args(emoji_dataset, killed)],
+                             env={**subprocess_env(), "OMP_NUM_THREADS": "2"}, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((killed / "config.json").read_text())["threads"] == 1
     uninterrupted = nonesuch(*_train_args(emoji_dataset, whole))
     assert uninterrupted.returncode == 0, uninterrupted.stderr
 
@@ -51,3 +56,23 @@ def test_sigkill_and_resume_is_bit_identical(emoji_dataset, tmp_path):
     # The log has one line per snapshot, none duplicated by the resume.
     lines = (killed / "log.jsonl").read_text().splitlines()
     assert len(lines) == len((whole / "log.jsonl").read_text().splitlines()) == total // 32
+
+
+def test_thread_count_is_saved_reused_and_a_change_is_said(emoji_dataset, tmp_path, monkeypatch, capsys):
+    from gan_fixtures import TINY
+
+    from nonesuch.gan.config import resolve_config
+    from nonesuch.gan.train import train
+
+    out = tmp_path / "run"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    train(resolve_config(emoji_dataset, out, dict(TINY)), until_images=32)
+    assert json.loads((out / "config.json").read_text())["threads"] == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")     # a resume elsewhere: the saved count wins
+    train(resolve_config(emoji_dataset, out, {}, resume=True), until_images=64)
+    assert "threads:" not in capsys.readouterr().err
+    train(resolve_config(emoji_dataset, out, {"threads": 2}, resume=True), until_images=96)
+    assert "trained with 1 threads, continuing with 2" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["threads"] == 2
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["threads"] for r in log] == [1, 1, 2]

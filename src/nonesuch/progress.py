@@ -42,6 +42,12 @@ def print_error(message: str | Exception) -> None:
     console.print(f"[red]error:[/red] {escape(printable(text))}", soft_wrap=True, highlight=False)
 
 
+def print_warning(message: str | Exception) -> None:
+    """One line on stderr, `warning: <message>`, like print_error: for what a run works around
+    (a damaged checkpoint passed over) but a person must not miss."""
+    console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", soft_wrap=True, highlight=False)
+
+
 def fail(message: str | Exception) -> NoReturn:
     """print_error, then exit 1: how every CLI verb reports a user-facing error."""
     import typer  # only the CLI fails; library code importing this module does not need typer

@@ -12,19 +12,29 @@ A checkpoint is written into a hidden temporary folder that is renamed into plac
 so a crash leaves either the whole checkpoint or none. Nothing is ever loaded with pickle: weights
 and optimizer moments are safetensors, everything else is JSON. Random numbers need no saved
 state: every step draws from a generator seeded by (seed, step, rank), see train.py.
+
+Nothing on disk is trusted: every file is read once into memory, its sha256 compared with
+state.json, and the tensors parsed from those same bytes, so what is loaded is what was checked
+and the hash a caller records is the hash of what it loaded. A damaged or modified newest
+checkpoint is passed over, with one line naming the file, for the newest one that checks out;
+weights that are not finite are never written, and rotation never deletes the checkpoint it has
+just written, so a run always keeps one good checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save_file
 
 from nonesuch.gan.errors import CheckpointError
 from nonesuch.hashing import file_sha256
@@ -41,7 +51,7 @@ class LoadedGenerator:
     class_names: list[str]       # [] for unconditional runs; class index i = class_names[i]
     run_dir: Path
     checkpoint_path: Path
-    checkpoint_sha256: str       # hash of the generator weights file
+    checkpoint_sha256: str       # hash of the generator weights bytes that were loaded
     config: dict                 # the run's resolved config
 
 
@@ -76,13 +86,21 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str, tensor
 
 def save_checkpoint(run_dir: Path, generator, discriminator, generator_ema, optimizers: dict,
                     state: dict, keep: int) -> Path:
-    """Write checkpoints/<images seen>/ atomically, then drop all but the newest `keep`."""
+    """Write checkpoints/<images seen>/ atomically, then drop all but the newest `keep`.
+
+    Refuses (CheckpointError) to write weights that are not finite: a checkpoint on disk is one a
+    run can continue from. The one just written is never rotated out, whatever sorts after it (a
+    damaged checkpoint from further along, which the resume passed over)."""
     folder = Path(run_dir) / "checkpoints"
     final = folder / f"{state['images_seen']:09d}"
+    networks = {"generator_ema": generator_ema, "generator": generator, "discriminator": discriminator}
+    for name, net in networks.items():
+        bad = non_finite_tensors(net.state_dict())
+        if bad:
+            raise CheckpointError(f"{final}: not written, {name} has non-finite values in {', '.join(bad[:3])}")
     tmp = folder / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    networks = {"generator_ema": generator_ema, "generator": generator, "discriminator": discriminator}
     for name, net in networks.items():
         save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, tmp / f"{name}.safetensors")
     tensors, optimizer_meta = {}, {}
@@ -102,8 +120,15 @@ def save_checkpoint(run_dir: Path, generator, discriminator, generator_ema, opti
     os.replace(tmp, final)
     _fsync(folder)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding a NaN or an infinity."""
+    return [name for name, t in tensors.items()
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -117,8 +142,69 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint, checked or not (see newest_good_checkpoint)."""
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def read_checked(folder: Path, name: str, state: dict) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of folder/name and the sha256 of the bytes they were parsed from, which must be
+    the sha256 state.json lists for that file, and finite."""
+    path = folder / name
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: unreadable ({e.strerror or e})") from e
+    expected = state.get("sha256", {}).get(name)
+    actual = hashlib.sha256(data).hexdigest()
+    if expected is None:
+        raise CheckpointError(f"{path}: state.json lists no sha256 for it; the checkpoint cannot be checked")
+    if actual != expected:
+        raise CheckpointError(f"{path}: sha256 {actual[:12]} does not match state.json ({expected[:12]}); "
+                              f"the file was damaged or modified after it was written")
+    try:
+        tensors = load_tensors(data)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a safetensors file ({str(e).splitlines()[0]})") from e
+    bad = non_finite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"{path}: non-finite values in {', '.join(bad[:3])}")
+    return tensors, actual
+
+
+def check_checkpoint(folder: Path, names: tuple[str, ...]) -> dict:
+    """Raise CheckpointError unless state.json reads and every named file matches its hash."""
+    state = read_state(folder)
+    for name in names:
+        read_checked(folder, name, state)
+    return state
+
+
+TRAINING_FILES = (*(f"{n}.safetensors" for n in WEIGHT_FILES), "optimizers.safetensors")
+
+
+def newest_good_checkpoint(run_dir: str | Path, names: tuple[str, ...] = TRAINING_FILES,
+                           warn: Callable[[str], None] | None = None) -> Path | None:
+    """The newest checkpoint whose files all match state.json; None when the run has none at all.
+
+    Each checkpoint passed over is reported through `warn`, one line naming the bad file. When
+    checkpoints exist and none of them checks out, that is an error: starting again from scratch
+    would silently throw away the run."""
+    found = list_checkpoints(run_dir)
+    problems = []
+    for folder in reversed(found):
+        try:
+            check_checkpoint(folder, names)
+        except CheckpointError as e:
+            problems.append(str(e))
+            if warn is not None:
+                warn(f"skipping checkpoint {folder.name}: {e}")
+            continue
+        return folder
+    if found:
+        raise CheckpointError(f"{Path(run_dir) / 'checkpoints'}: none of the {len(found)} checkpoints is intact "
+                              f"(newest: {problems[0]}); restore one or use another --out")
+    return None
 
 
 def _checkpoint_folder(run_dir: Path, checkpoint: str | Path | None) -> Path:
@@ -147,23 +233,29 @@ def read_state(folder: Path) -> dict:
     return state
 
 
-def load_weights(module: torch.nn.Module, path: Path, device: str = "cpu") -> None:
+def load_weights(module: torch.nn.Module, folder: Path, name: str, state: dict, device: str = "cpu") -> str:
+    """Load folder/name (checked against state.json) into `module`; returns the loaded bytes' sha256."""
+    tensors, sha256 = read_checked(folder, name, state)
     try:
-        tensors = load_file(path, device=device)
-        module.load_state_dict(tensors, strict=True)
-    except (OSError, SafetensorError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: does not fit this run's networks ({str(e).splitlines()[0]})") from e
+        module.load_state_dict({k: v.to(device) for k, v in tensors.items()}, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{folder / name}: does not fit this run's networks ({str(e).splitlines()[0]})") from e
+    return sha256
 
 
 def load_training_checkpoint(folder: Path, generator, discriminator, generator_ema, optimizers: dict,
                              device: str = "cpu") -> dict:
-    """Restore everything a run needs to continue; returns the saved state."""
+    """Restore everything a run needs to continue, every file checked; returns the saved state."""
     state = read_state(folder)
     for name, net in zip(WEIGHT_FILES, (generator_ema, generator, discriminator)):
-        load_weights(net, folder / f"{name}.safetensors", device)
-    tensors = load_file(folder / "optimizers.safetensors", device=device)
-    for prefix, optimizer in optimizers.items():
-        load_optimizer_tensors(optimizer, prefix, tensors, state["optimizers"][prefix])
+        load_weights(net, folder, f"{name}.safetensors", state, device)
+    tensors, _ = read_checked(folder, "optimizers.safetensors", state)
+    try:
+        for prefix, optimizer in optimizers.items():
+            load_optimizer_tensors(optimizer, prefix, {k: v.to(device) for k, v in tensors.items()},
+                                   state["optimizers"][prefix])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{folder / 'optimizers.safetensors'}: does not fit this run's optimizers ({e})") from e
     return state
 
 
@@ -177,8 +269,13 @@ def read_run_config(run_dir: Path) -> dict:
         raise CheckpointError(f"{config_path}: not valid JSON ({e})") from e
 
 
-def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedGenerator:
-    """The EMA generator of a run's latest (or the given) checkpoint, ready to sample from.
+def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
+                   warn: Callable[[str], None] | None = None) -> LoadedGenerator:
+    """The EMA generator of a run's newest intact (or the given) checkpoint, ready to sample from.
+
+    The weights file must match the sha256 in its state.json: a given checkpoint that does not is
+    an error; without one, damaged newer checkpoints are passed over, each reported through
+    `warn` (default: a line on stderr). checkpoint_sha256 is the hash of the bytes loaded.
 
     generator(z [N, latent_dim] float32 ~ N(0, I), labels [N] int64 or None) -> [N, 3, R, R] in ~[-1, 1].
     A checkpoint taken before training reached full size samples at its own stage and is
@@ -193,10 +290,14 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         generator = config.make_generator()
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{run_dir / 'config.json'}: incompatible with this version of nonesuch ({e})") from e
-    folder = _checkpoint_folder(run_dir, checkpoint)
+    if checkpoint is None:
+        from nonesuch.progress import print_warning
+
+        folder = newest_good_checkpoint(run_dir, ("generator_ema.safetensors",), warn or print_warning)
+    folder = _checkpoint_folder(run_dir, checkpoint if checkpoint is not None else folder)
     state = read_state(folder)
     weights = folder / "generator_ema.safetensors"
-    load_weights(generator, weights, device)
+    sha256 = load_weights(generator, folder, weights.name, state, device)
     generator.stage_resolution = int(state["stage"]["resolution"])
     generator.stage_alpha = float(state["stage"]["alpha"])
     generator.to(device).eval().requires_grad_(False)
@@ -204,6 +305,6 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         generator=generator, latent_dim=config.arch.latent_dim, resolution=config.resolution,
         class_names=list(config.class_names) if config.conditional else [],
         run_dir=run_dir, checkpoint_path=weights,
-        checkpoint_sha256=state.get("sha256", {}).get("generator_ema.safetensors") or file_sha256(weights),
+        checkpoint_sha256=sha256,
         config=config_dict,
     )

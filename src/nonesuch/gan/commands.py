@@ -32,6 +32,7 @@ def train_command(
     amp: str = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA and bf16-capable CPUs), bf16, fp16, off."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default 0)."),
     init_from: str = typer.Option(None, "--init-from", help="Fine-tune: start from this run folder or shipped generator's G, D and EMA, fully grown (its architecture and resolution are kept)."),
+    threads: int = typer.Option(None, "--threads", min=0, help="CPU threads per training process [default: 0 = OMP_NUM_THREADS, else every CPU this process may use]; saved in the run and reused on resume. On a busy machine fewer is faster."),
     smoke: bool = typer.Option(False, "--smoke", help="Exercise every part on a tiny schedule (< 60 s on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Require an existing run to continue."),
 ) -> None:
@@ -42,7 +43,7 @@ def train_command(
                    loss=loss, kimg=kimg, batch=batch, augment=augment, augment_p=augment_p,
                    augment_target=augment_target, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
                    metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed,
-                   init_from=init_from)
+                   init_from=init_from, threads=threads)
     try:
         if smoke:
             _smoke(dataset, out, options)

@@ -17,7 +17,10 @@ from nonesuch.gan.schedule import Schedule
 
 LOSSES = ("wgan-gp", "ns-r1")
 # Options a resumed run may change: they decide reporting and placement, not the trajectory.
-CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress"}
+# threads is changeable but not free: it changes the order of sums in every convolution, so the
+# run takes a (slightly) different path from there; train logs the change and saves the new count.
+CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress",
+                        "threads"}
 
 
 class TrainError(GanError):
@@ -64,6 +67,9 @@ class TrainConfig:
     device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"
     amp: str = "auto"                  # "auto" (bf16 on CUDA and on CPUs with bf16 kernels), "bf16", "fp16", "off"
     progress: bool = True              # rich progress line on a terminal
+    threads: int = 0                   # CPU threads per process; 0 = auto (OMP_NUM_THREADS, else every CPU
+                                       # this process may use), resolved at the start and saved, since the
+                                       # count is part of the trajectory: a resume reuses it
 
     @property
     def arch(self) -> Architecture:
@@ -160,3 +166,23 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
                              f"{key}={getattr(saved, key)!r}; use another --out for a new run")
     return replace(saved, out=str(out), **{k: v for k, v in options.items() if k in CHANGEABLE_ON_RESUME})
 
+
+
+def config_needs_saving(config_path: Path, config: TrainConfig) -> bool:
+    """True for a new run, and for a resumed one whose thread count is not the saved one (a run
+    saved before threads were recorded, or --threads given anew), which is said on stderr: the
+    count is part of the trajectory, so the run must know which one it continues with."""
+    if not config_path.is_file():
+        return True
+    try:
+        saved = json.loads(config_path.read_text()).get("threads", 0)
+    except ValueError:
+        return False  # resolve_config has already refused a config it cannot read
+    if saved == config.threads:
+        return False
+    from nonesuch.progress import console
+
+    before = f"{saved} threads" if saved else "a thread count that was not recorded"
+    console.print(f"threads: the run trained with {before}, continuing with {config.threads}; "
+                  f"from here it takes a slightly different path than it would have", soft_wrap=True, highlight=False)
+    return True

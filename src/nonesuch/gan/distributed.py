@@ -10,13 +10,12 @@ support, and the explicit reduction keeps each training step readable.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from nonesuch.cpus import usable_cpu_count, usable_cpus
+from nonesuch.cpus import usable_cpus
 
 
 @dataclass(frozen=True)
@@ -39,43 +38,26 @@ def choose_device(name: str) -> torch.device:
     return device
 
 
-def cpu_threads() -> int:
-    """Threads for CPU training: OMP_NUM_THREADS if set, else one per core not already busy.
+def training_threads(requested: int = 0) -> int:
+    """Threads for each training process: `requested` if > 0 (--threads, or the count saved in
+    the run), else OMP_NUM_THREADS if set, else this process's share of the CPUs it may use.
 
-    One per core is fastest on an idle machine, but OpenMP's threads spin-wait for each other, and
-    on a machine where other processes hold the cores a 2-thread step was measured 3-30x slower
-    than a 1-thread one (benchmarks/bench_train.py). How busy the cores are is sampled now, from
-    /proc/stat over a quarter second: the 1-minute load average used before still counted a job
-    that had ended a minute ago, and gave 1 of 2 cores to a run on an idle machine.
+    Never chosen from how busy the cores are: the thread count changes the order of floating-point
+    sums inside convolutions, so it is part of a run's trajectory; choosing it from momentary load
+    made a run resumed on a quieter (or busier) machine end with different weights. The count is
+    saved in the run and reused on resume. On a shared machine pass --threads: OpenMP threads
+    spin-wait for each other, and a 2-thread step on cores other processes hold was measured
+    3-30x slower than a 1-thread one (benchmarks/bench_train.py).
     """
-    if os.environ.get("OMP_NUM_THREADS"):
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    cpus = usable_cpus()
-    return max(1, min(len(cpus), len(cpus) - round(busy_cores(cpus))))
+    if requested > 0:
+        return requested
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    # Processes sharing one machine's cores (torchrun) must not each start a thread per core.
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    return max(1, len(usable_cpus()) // max(1, local_processes))
 
 
-def busy_cores(cpus: list[int], seconds: float = 0.25) -> float:
-    """How many of these CPUs other work is using right now: their non-idle share over `seconds`;
-    the load average where /proc/stat does not exist."""
-    first = _cpu_times(cpus)
-    if first is None:
-        return float(os.getloadavg()[0])
-    time.sleep(seconds)
-    second = _cpu_times(cpus)
-    total = sum(second) - sum(first)
-    idle = (second[3] + second[4]) - (first[3] + first[4])       # idle + iowait
-    return 0.0 if total <= 0 else len(cpus) * (1 - idle / total)
-
-
-def _cpu_times(cpus: list[int]) -> list[int] | None:
-    """/proc/stat's 'cpuN' lines of these CPUs, summed: user nice system idle iowait irq softirq steal."""
-    wanted = {f"cpu{c}" for c in cpus}
-    try:
-        with open("/proc/stat") as stat:
-            rows = [[int(v) for v in line.split()[1:9]] for line in stat if line.split(maxsplit=1)[0] in wanted]
-    except (OSError, ValueError, IndexError):
-        return None
-    return [sum(column) for column in zip(*rows)] if rows else None
 
 
 def setup(device_name: str) -> Placement:
@@ -90,9 +72,6 @@ def setup(device_name: str) -> Placement:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cpu":
-        # Processes sharing one machine's cores must not each start a thread per core.
-        torch.set_num_threads(max(1, usable_cpu_count() // int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
     return Placement(device, rank, world_size)
 
 

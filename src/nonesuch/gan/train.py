@@ -20,8 +20,8 @@ import torch
 
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
-from nonesuch.gan import augment, checkpoint, distributed, losses
-from nonesuch.gan.config import LOSSES, TrainConfig, TrainError
+from nonesuch.gan import augment, checkpoint, distributed, divergence, losses
+from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, config_needs_saving
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
 from nonesuch.gan.precision import amp_dtype
@@ -129,7 +129,12 @@ def _build(config: TrainConfig, placement: distributed.Placement, dataset: Datas
 
 
 def _resume(run: Run) -> None:
-    folder = checkpoint.latest_checkpoint(run.dir)
+    from nonesuch.progress import print_warning
+
+    try:  # the newest checkpoint whose files match their hashes; damaged ones are named and passed over
+        folder = checkpoint.newest_good_checkpoint(run.dir, warn=print_warning if run.placement.is_main else None)
+    except checkpoint.CheckpointError as e:
+        raise TrainError(str(e)) from e
     if folder is None:  # a new run, or one killed before its first checkpoint: start from scratch
         if run.config.init_from:
             _load_init_weights(run)
@@ -315,6 +320,7 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
               "img_per_s": round(rate, 2), "elapsed_s": round(elapsed_s, 1), "threads": torch.get_num_threads()}
     record |= {k: float(torch.stack(v).mean()) for k, v in run.pending_losses.items() if v}
     run.pending_losses.clear()
+    divergence.stop_if_diverged(run, record)
     if not run.placement.is_main:
         return record
     latents, labels = snapshot_latents(c, run.placement.device)
@@ -352,7 +358,7 @@ def prepare_run(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
     """Validate, then (only then) create RUN/ and write its config.json if new."""
     config, dataset = validate(config)
     config_path = Path(config.out) / "config.json"
-    if not config_path.exists() and int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0 and config_needs_saving(config_path, config):
         atomic.write_json(config_path, config.to_dict())
     return config, dataset
 
@@ -367,8 +373,8 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
         placement = distributed.setup(config.device)
     except ValueError as e:
         raise TrainError(str(e)) from e
-    if placement.world_size == 1 and placement.device.type == "cpu":
-        torch.set_num_threads(distributed.cpu_threads())
+    config.threads = distributed.training_threads(config.threads)
+    torch.set_num_threads(config.threads)
     if config.batch % (4 * placement.world_size):
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
     if max_seconds is not None and placement.world_size > 1:
