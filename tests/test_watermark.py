@@ -12,7 +12,7 @@ from PIL import Image
 from nonesuch.provenance.watermark import (CODED_BITS, DEFAULT_CONFIG, ID_BITS, MESSAGE_BITS,
                                            WatermarkConfig, channel_bits, decode_bits,
                                            decode_channel_bits, detect, embed,
-                                           false_positive_bound, payload_bits)
+                                           false_found_bound, false_positive_bound, payload_bits)
 from nonesuch.provenance.watermark_attacks import ATTACKS, jpeg
 from nonesuch.provenance.watermark_code import (encode, id_from_message, message_bits,
                                                 viterbi_decode)
@@ -77,6 +77,11 @@ ATTACK_FLOORS = {
     "none": (0.99, 8), "jpeg50": (0.99, 8), "resize0.5": (0.99, 8), "crop10%": (0.99, 8),
     "bright+20": (0.99, 8), "bright-20": (0.99, 8), "noise5": (0.99, 8),
     "resize0.5+jpeg75": (0.99, 8), "jpeg75": (0.99, 8),
+    # Issue 13's, found by the detector's search (mirror, rotations undone, thumbnails resized
+    # back). JPEG q30 is not solved: 4/8 here (see the README's watermark figures).
+    "mirror": (0.99, 8), "rotate+5": (0.99, 8), "rotate-5": (0.99, 8),
+    "rotate+5crop": (0.99, 8), "rotate-5crop": (0.99, 8), "thumb0.5": (0.99, 8),
+    "thumb0.3": (0.99, 8), "jpeg30": (0.7, 4),
 }
 
 
@@ -166,9 +171,31 @@ def test_no_false_positives_on_unmarked_images(emoji_folder, real_images):
 
 
 def test_false_positive_bound_is_below_one_in_a_million():
-    assert false_positive_bound(DEFAULT_CONFIG.sync_threshold) <= 1e-6
+    """With the search on, every trial is counted (Bonferroni): the image as it is at the
+    sync threshold, each of the search trials at the (higher) search threshold."""
+    no_search = replace(DEFAULT_CONFIG, mirror=False, rotations=(), restore_sizes=())
+    assert no_search.search_trials == 0 and DEFAULT_CONFIG.search_trials >= 10
+    assert false_found_bound(no_search) == pytest.approx(false_positive_bound(5.0, config=no_search))
+    assert false_found_bound(no_search) <= false_found_bound() <= 1e-6
+    # the search held to the plain threshold would not be under 1e-6: hence search_threshold
+    assert false_found_bound(replace(DEFAULT_CONFIG, search_threshold=5.0)) > 1e-6
     assert false_positive_bound(3.0) > 1e-6       # a lower threshold would not be
     assert false_positive_bound(DEFAULT_CONFIG.sync_threshold, crc_checked=False) > 1e-6
+
+
+def test_the_search_finds_mirrored_rotated_and_thumbnailed_copies(marked):
+    """Each of these defeats a reading of the image as it is; the search undoes it."""
+    no_search = replace(DEFAULT_CONFIG, mirror=False, rotations=(), restore_sizes=())
+    watermark_id, watermarked = marked[2]
+    for attack in ("mirror", "rotate+5", "rotate-5crop", "thumb0.5", "thumb0.3"):
+        copy = ATTACKS[attack](watermarked, None)
+        assert detect(copy, no_search).status != "found", attack
+        result = detect(copy)
+        assert (result.status, result.watermark_id) == ("found", watermark_id), attack
+        assert result.sync_z >= DEFAULT_CONFIG.search_threshold
+    # 2.2 degrees: between two of the search's angles
+    turned = np.asarray(Image.fromarray(watermarked).rotate(-2.2, Image.BICUBIC))
+    assert detect(turned).watermark_id == watermark_id
 
 
 def test_error_correction_and_crc():
@@ -205,12 +232,13 @@ def test_a_mark_on_a_blank_page_is_still_found():
 def test_scale_search_finds_marks_on_resized_copies(marked):
     """A thumbnail at half size, or a 2x upscale, keeps the mark at another period; searching
     three scales finds it, and the false-positive bound stays under 1e-6."""
-    searching = replace(DEFAULT_CONFIG, scales=(1.0, 2.0, 0.5))
-    assert false_positive_bound(DEFAULT_CONFIG.sync_threshold, config=searching) <= 1e-6
+    plain = replace(DEFAULT_CONFIG, restore_sizes=())          # no thumbnail restoring
+    searching = replace(plain, scales=(1.0, 2.0, 0.5))
+    assert false_found_bound(searching) <= 1e-6
     watermark_id, watermarked = marked[0]
     half = np.asarray(Image.fromarray(watermarked).resize((128, 128), Image.BICUBIC))
     double = np.asarray(Image.fromarray(watermarked).resize((512, 512), Image.BICUBIC))
-    assert detect(half).status != "found"
+    assert detect(half, plain).status != "found"
     assert detect(half, searching).watermark_id == watermark_id
     assert detect(double, searching).watermark_id == watermark_id
 

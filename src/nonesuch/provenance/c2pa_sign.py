@@ -2,8 +2,18 @@
 
     signer = ManifestSigner()                         # loads keys once (see keys.py)
     signed = signer.sign(data, "image/png", watermark_id=0x1234, title="7.png", generation={...})
-    check = read_manifest(signed, "image/png", trust_anchors=Path("ca.pem").read_bytes())
+    check = read_manifest(signed, "image/png", trust_anchors=Path("ca.pem").read_bytes(),
+                          own_ca=default_keys().ca_cert.read_bytes())
     check.status                                      # "trusted" | "valid" | "invalid" | "absent"
+    check.signer                                      # "this install" | "another" | None
+
+"valid" says only that the signature matches the certificate the file carries, and anyone can
+make a certificate (`nonesuch keys init` in another folder makes one with the very same names as
+ours). "trusted" says the chain ends at one of the CAs the user passed, which may be anybody's.
+Neither says who signed. `signer` does: "this install" when the chain validates up to this
+install's own ca.pem, checked by c2pa-rs's path validation (signatures, not names or serial
+numbers, which a forger copies freely); only the holder of this install's ca.key can issue such a
+certificate. A claim of origin (verify.py) rests on that, never on "valid" or "trusted".
 
 The manifest holds three assertions:
 - `c2pa.actions.v2` with one `c2pa.created` action whose digitalSourceType is
@@ -39,6 +49,9 @@ class ManifestCheck:
     """What a reader found. `codes` lists the failure codes behind "invalid"."""
     status: str                                  # "trusted" | "valid" | "invalid" | "absent"
     watermark_id: int | None = None              # from the soft-binding assertion
+    # Who signed a "valid"/"trusted" manifest: "this install" (the chain validates to our own
+    # ca.pem) or "another" (anyone else, or this install has no ca.pem to compare with).
+    signer: str | None = None
     digital_source_type: str | None = None
     generation: dict | None = None
     codes: list[str] = field(default_factory=list)
@@ -102,9 +115,24 @@ def decode_watermark_id(value: str) -> int | None:
     return int.from_bytes(raw, "big") if len(raw) == ID_BYTES else None
 
 
-def read_manifest(data: bytes, media_type: str, trust_anchors: bytes | None = None) -> ManifestCheck:
+def read_manifest(data: bytes, media_type: str, trust_anchors: bytes | None = None,
+                  own_ca: bytes | None = None) -> ManifestCheck:
     """Validate the embedded manifest. With `trust_anchors` (PEM of CA certs) a good signature
-    from a chain ending there reads "trusted"; without, at best "valid" (signer untrusted)."""
+    from a chain ending there reads "trusted"; without, at best "valid" (signer untrusted).
+    With `own_ca` (this install's ca.pem) a good signature also gets `signer`: a second read
+    that trusts that CA alone."""
+    check = _read_manifest(data, media_type, trust_anchors)
+    if check.status in ("valid", "trusted"):
+        chains_to_own = False
+        if own_ca is not None:
+            # The user's anchors may include other CAs: their "trusted" does not say "ours".
+            own = check if trust_anchors == own_ca else _read_manifest(data, media_type, own_ca)
+            chains_to_own = own.status == "trusted"
+        check.signer = "this install" if chains_to_own else "another"
+    return check
+
+
+def _read_manifest(data: bytes, media_type: str, trust_anchors: bytes | None) -> ManifestCheck:
     import io
 
     import c2pa

@@ -51,11 +51,12 @@ def verify(
     """Check each provenance layer of FILEs and give a one-word verdict per file.
 
     Layers: C2PA manifest, XMP label, invisible watermark (read with this install's key; without
-    one it reads 'unreadable'), registry. Verdicts: verified, traced, synthetic, tampered,
-    unknown. Exit status 1 if any file could not be read; the others are still checked."""
+    one it reads 'unreadable'), registry. Verdicts: verified, traced, forged, synthetic,
+    tampered, unknown (README, "Verdict rules"). Exit status 1 if any file could not be read,
+    else 2 if any reads tampered or forged, else 0; every file is checked either way."""
     from nonesuch.provenance.errors import ProvenanceError
     from nonesuch.provenance.registry import Registry
-    from nonesuch.provenance.verify import verify_file
+    from nonesuch.provenance.verify import FAILED_VERDICTS, verify_file
 
     try:
         trust_anchors = trust.read_bytes() if trust else None
@@ -83,13 +84,18 @@ def verify(
         typer.echo(json.dumps(reports, indent=2, default=str))
     if failed:
         raise typer.Exit(1)
+    if any(report["verdict"] in FAILED_VERDICTS for report in reports):
+        raise typer.Exit(2)
 
 
 def _describe(report: dict, trusted_given: bool) -> str:
     c2pa, xmp, mark, registry = (report[k] for k in ("c2pa", "xmp", "watermark", "registry"))
     c2pa_line = c2pa["status"]
-    if c2pa["status"] == "valid" and not trusted_given:
-        c2pa_line += " (signer not trusted; add --trust CA.pem)"
+    if c2pa["signer"] == "this install":
+        c2pa_line += " (signed by this install" + ("" if trusted_given else "; add --trust CA.pem "
+                                                     "to see it trusted") + ")"
+    elif c2pa["signer"] == "another":
+        c2pa_line += " (signed by another certificate than this install's: no proof of origin)"
     elif c2pa["status"] == "invalid":
         c2pa_line += f" ({', '.join(c2pa['codes'])})"
     xmp_line = xmp["status"] + (f" ({xmp.get('digital_source_type')})" if xmp["status"] == "present" else "")
@@ -105,6 +111,12 @@ def _describe(report: dict, trusted_given: bool) -> str:
                           f"checkpoint {row['checkpoint_sha256'][:12]}"
                           + (", class " + row["class_name"] if row.get("class_name") else "")
                           + ("" if registry.get("same_file") else " (a copy, not the original file)"))
+    elif registry["status"] == "unconfirmed":
+        row = registry["record"]
+        registry_line += (f": the {registry['claimed_via']} claims ID "
+                          f"{row['watermark_id']:012x} (run {row['run']}, seed {row['seed']}); "
+                          + ("the watermark contradicts it" if registry["contradicted"]
+                             else "the watermark cannot be read to check it"))
     return (f"{report['path']}: {report['verdict']}\n  c2pa:      {c2pa_line}\n"
             f"  xmp:       {xmp_line}\n  watermark: {mark_line}\n  registry:  {registry_line}")
 

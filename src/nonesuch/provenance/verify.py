@@ -1,23 +1,37 @@
 """`nonesuch verify`: check each provenance layer of a file separately, then give one word.
 
     report = verify_file("out/3.jpg", trust_anchors=Path("ca.pem").read_bytes())
-    report.verdict          # "verified" | "traced" | "synthetic" | "tampered" | "unknown"
+    report.verdict          # "verified" | "traced" | "forged" | "synthetic" | "tampered" | "unknown"
     report.c2pa["status"]   # "trusted" | "valid" | "invalid" | "absent"
+    report.c2pa["signer"]   # "this install" | "another" | None (see c2pa_sign.py)
     report.xmp["status"]    # "present" | "absent"
     report.watermark        # {"status": "found" | "absent" | "abstain" | "unreadable",
                             #  "watermark_id", "confidence"}
-    report.registry         # {"status": "match" | "unknown", "via": ..., "record": {...}}
+    report.registry         # {"status": "match" | "unconfirmed" | "unknown", "via": ..., "record": {...}}
 
-Verdicts, strongest evidence first:
+A claim of origin ("this is image X of this registry") counts only when it rests on something an
+outsider cannot make:
+- this install's watermark, read with its secret key, carrying X;
+- a valid manifest signed by this install's own certificate (chain to our ca.pem), naming X;
+- the exact bytes of the file registered as X (its sha256).
+Everything else is a claim anyone can write: a manifest signed by any other certificate (one
+made with `openssl` or another `nonesuch keys init`, names and all, signs "valid"; one under a CA
+the user passed with `--trust` reads "trusted"), and the XMP `nonesuch:WatermarkID`.
+
+Verdicts, first rule that applies (the README's "Verdict rules" table; `VERDICTS` below):
 - tampered:  a C2PA manifest is present but does not validate (bytes changed after signing);
-- verified:  a valid (or trusted) manifest, and the image is in this registry;
-- traced:    in this registry through the watermark (or exact file hash) with no manifest: the
-             usual state of a copy that went through a platform that strips metadata;
-- synthetic: says it is AI-generated (watermark, manifest or XMP) but is not in this registry;
+- forged:    a claim anyone can write names an image of this registry, and the watermark,
+             read, does not carry that ID (absent, or another ID); no signature of ours says so;
+- verified:  a manifest signed by this install names an image of this registry (the file is
+             the one we signed), or the file's bytes are a registered file that we signed;
+- traced:    this install's watermark (or the exact file hash) finds a registry row, with no
+             manifest of ours: the usual state of a copy that went through a platform that
+             strips metadata. It says "these pixels carry the mark of image X", not "this is X";
+- synthetic: says it is AI-generated (watermark, manifest or XMP) but is not confirmed to be in
+             this registry (also: a claim on this registry that cannot be checked because the
+             mark cannot be read: too small or flat, or no watermark key);
 - unknown:   no layer found anything. Not proof of a real photo: every layer can be removed.
 
-The registry is looked up by the watermark ID first (survives re-encoding), then by the C2PA
-soft-binding ID (a valid manifest on a file whose mark was destroyed), then by the file's sha256.
 A file that cannot be decoded raises ProvenanceError naming it; the CLI reports and moves on.
 
 The watermark is read with this install's secret key (keys.py): a mark made by another install
@@ -35,10 +49,14 @@ import numpy as np
 
 from nonesuch.provenance.c2pa_sign import ManifestCheck, read_manifest
 from nonesuch.provenance.errors import ProvenanceError
-from nonesuch.provenance.keys import SigningKeys, watermark_config
+from nonesuch.provenance.keys import SigningKeys, default_keys, watermark_config
 from nonesuch.provenance.record import format_watermark_id
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.xmp import DIGITAL_SOURCE_TYPE, FORMATS, read_xmp, sniff_format, xmp_fields
+
+# Every verdict, strongest first; the CLI exits 2 when any file reads as one of FAILED_VERDICTS.
+VERDICTS = ("tampered", "forged", "verified", "traced", "synthetic", "unknown")
+FAILED_VERDICTS = ("tampered", "forged")
 
 
 @dataclass
@@ -77,8 +95,10 @@ def verify_file(path: str | Path, trust_anchors: bytes | None = None,
 
 def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None = None,
                  registry: Registry | None = None, keys: SigningKeys | None = None) -> VerifyReport:
-    """keys: where the watermark key is (default: this install's keys folder)."""
-    c2pa = _c2pa_layer(data, sniff_format(data), trust_anchors)
+    """keys: this install's key folder (default: the one in nonesuch_home()): the watermark key
+    reads the mark, and its ca.pem tells our signatures from anyone else's."""
+    keys = keys or default_keys()
+    c2pa = _c2pa_layer(data, sniff_format(data), trust_anchors, _own_ca(keys))
     try:
         pixels, pillow_format = _decode(data, name)
     except ProvenanceError as error:
@@ -92,7 +112,7 @@ def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None
     xmp = _xmp_layer(data)
     watermark = _watermark_layer(pixels, keys)
     sha256 = hashlib.sha256(data).hexdigest()
-    registry_layer = _registry_layer(registry, watermark, c2pa, sha256)
+    registry_layer = _registry_layer(registry, watermark, c2pa, xmp, sha256)
     verdict = _verdict(c2pa, xmp, watermark, registry_layer)
     return VerifyReport(name, fmt, sha256, _c2pa_json(c2pa), xmp, watermark, registry_layer, verdict)
 
@@ -121,10 +141,19 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
         raise ProvenanceError(f"{name}: corrupt or truncated image ({error})") from error
 
 
-def _c2pa_layer(data: bytes, fmt: str | None, trust_anchors: bytes | None) -> ManifestCheck:
+def _own_ca(keys: SigningKeys) -> bytes | None:
+    """This install's CA certificate; None without one (then no manifest reads as ours)."""
+    try:
+        return keys.ca_cert.read_bytes()
+    except OSError:
+        return None
+
+
+def _c2pa_layer(data: bytes, fmt: str | None, trust_anchors: bytes | None,
+                own_ca: bytes | None) -> ManifestCheck:
     if fmt not in FORMATS:
         return ManifestCheck("absent")
-    return read_manifest(data, FORMATS[fmt], trust_anchors)
+    return read_manifest(data, FORMATS[fmt], trust_anchors, own_ca)
 
 
 def _c2pa_json(check: ManifestCheck) -> dict:
@@ -142,7 +171,16 @@ def _xmp_layer(data: bytes) -> dict:
     return {"status": "present",
             "digital_source_type": fields.get("Iptc4xmpExt:DigitalSourceType"),
             "ai_system": fields.get("Iptc4xmpExt:AISystemUsed"),
-            "ai_system_version": fields.get("Iptc4xmpExt:AISystemVersionUsed")}
+            "ai_system_version": fields.get("Iptc4xmpExt:AISystemVersionUsed"),
+            "watermark_id": _parse_watermark_hex(fields.get("nonesuch:WatermarkID"))}
+
+
+def _parse_watermark_hex(text: str | None) -> int | None:
+    """The ID `format_watermark_id` wrote (12 hex digits); None for anything else."""
+    text = (text or "").strip().lower()
+    if len(text) != 12 or any(c not in "0123456789abcdef" for c in text):
+        return None
+    return int(text, 16)
 
 
 def _watermark_layer(pixels: np.ndarray | None, keys: SigningKeys | None) -> dict:
@@ -162,14 +200,34 @@ def _watermark_layer(pixels: np.ndarray | None, keys: SigningKeys | None) -> dic
     return layer
 
 
-def _registry_layer(registry: Registry | None, watermark: dict, c2pa: ManifestCheck,
+def _registry_layer(registry: Registry | None, watermark: dict, c2pa: ManifestCheck, xmp: dict,
                     sha256: str) -> dict:
+    """The registry row this file is confirmed to be (status "match"), else the row a claim
+    anyone can write points at ("unconfirmed", with `claimed_via`), else "unknown".
+
+    A claim is "contradicted" when the watermark was read and does not carry the claimed ID
+    (absent, or found with another ID): that is what turns a claim into "forged"."""
     if registry is None:
         return {"status": "unknown", "via": None, "record": None}
-    candidates = [("watermark", watermark.get("watermark_id"))]
-    if c2pa.status in ("valid", "trusted"):
-        candidates.append(("c2pa soft binding", c2pa.watermark_id))
-    for via, watermark_id in candidates:
+    found_id = watermark.get("watermark_id") if watermark["status"] == "found" else None
+    confirmed = [("watermark", found_id)]
+    if c2pa.signer == "this install":
+        confirmed.insert(0, ("c2pa signed by this install", c2pa.watermark_id))
+    claims = [("xmp WatermarkID", xmp.get("watermark_id"))]
+    if c2pa.signer == "another":
+        claims.insert(0, ("c2pa soft binding (another signer)", c2pa.watermark_id))
+    confirmed_ids = {watermark_id for _, watermark_id in confirmed if watermark_id is not None}
+    mark_was_read = watermark["status"] in ("found", "absent")
+    # A false claim first: a forger's manifest on pixels that carry our mark of another image
+    # must not read as that image's "traced" copy without a word.
+    for via, claimed_id in claims:
+        if claimed_id is None or claimed_id in confirmed_ids:
+            continue
+        if row := registry.lookup(claimed_id):
+            return {"status": "unconfirmed", "via": None, "record": row, "claimed_via": via,
+                    "claimed_id": claimed_id, "contradicted": mark_was_read,
+                    "same_file": row.get("sha256") == sha256}
+    for via, watermark_id in confirmed:
         if watermark_id is not None and (row := registry.lookup(watermark_id)):
             return {"status": "match", "via": via, "record": row,
                     "same_file": row.get("sha256") == sha256}
@@ -179,10 +237,13 @@ def _registry_layer(registry: Registry | None, watermark: dict, c2pa: ManifestCh
 
 
 def _verdict(c2pa: ManifestCheck, xmp: dict, watermark: dict, registry: dict) -> str:
+    """The README's "Verdict rules" table, row by row."""
     if c2pa.status == "invalid":
         return "tampered"
+    if registry["status"] == "unconfirmed" and registry["contradicted"]:
+        return "forged"
     if registry["status"] == "match":
-        return "verified" if c2pa.status in ("valid", "trusted") else "traced"
+        return "verified" if c2pa.signer == "this install" else "traced"
     claims_synthetic = (watermark["status"] == "found"
                         or c2pa.digital_source_type == DIGITAL_SOURCE_TYPE
                         or xmp.get("digital_source_type") == DIGITAL_SOURCE_TYPE)

@@ -1,5 +1,6 @@
 """Layer 1 of provenance: an invisible watermark carrying a 48-bit ID, robust to the handling an
-image meets when shared (JPEG, resizing, cropping, brightness, noise).
+image meets when shared (JPEG, resizing, cropping, brightness, noise; mirroring, small
+rotations and thumbnails through the detector's search).
 
 Design (classic tiled spread spectrum, no model weights):
   embed   ID -> CRC-16 -> K=7 convolutional code (140 raw bits, `watermark_code.py`)
@@ -23,6 +24,10 @@ Design (classic tiled spread spectrum, no model weights):
           content) -> FFT
           cross-correlation with the sync chips at all 4096 cyclic shifts (this finds the grid
           after a crop) -> payload soft bits at the best shift -> soft Viterbi -> CRC.
+  search  where the image as it is does not read: the same with the matched residual
+          mirrored, and turned back by each of `rotations` (a mirror and a turn commute with
+          the symmetric filters, so no filtering is redone: a fold and an FFT each), and a
+          copy smaller than a `restore_sizes` entry resized back up to it (thumbnails).
 
 False positives. For one image and one shift d, the sync score is
     z(d) = sum_c s_c g_c(d) / sqrt(sum_c g_c(d)^2)
@@ -32,8 +37,11 @@ P(z(d) >= t) <= exp(-t^2 / 2). The payload chips are disjoint from the sync chip
 coins, so the decoded message of an unmarked image is uniform and passes the CRC-16 with
 probability 2**-16, independently of the sync. "found" needs both, so per image
     P(false "found") <= shifts * exp(-t^2 / 2) * 2**-16 = 4096 * exp(-12.5) * 2**-16 = 2.3e-7
-for the default threshold t = 5 (`false_positive_bound`; x3 = 7.0e-7 when `scales` searches 3
-sizes). The probability is over the key: it holds for every image that does not depend on it.
+for the default threshold t = 5. Each search trial is one more such test (Bonferroni): held to
+the higher `search_threshold` s = 5.5, the 10 default trials (mirror, 8 angles, 1 restore size)
+add 10 * 4096 * exp(-s^2 / 2) * 2**-16 = 1.7e-7, so P(false "found") <= 4.0e-7 per image
+(`false_found_bound`), while the image as it is keeps t = 5 and reads every attack it read
+before. The probability is over the key: it holds for every image that does not depend on it.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from nonesuch.provenance.watermark_pattern import KeyPattern, key_pattern
 
 __all__ = ["ID_BITS", "MESSAGE_BITS", "CODED_BITS", "WatermarkConfig", "WatermarkResult", "embed",
            "detect", "decode_bits", "payload_bits", "decode_channel_bits", "channel_bits",
-           "false_positive_bound"]
+           "false_positive_bound", "false_found_bound"]
 
 
 @dataclass(frozen=True)
@@ -115,9 +123,29 @@ class WatermarkConfig:
     min_side: int = 64                # px; smaller images cannot hold a whole tile: abstain
     min_texture: float = 0.6          # grey levels of residual RMS below which we cannot tell
     # Size factors `detect` tries in turn: (1.0, 2.0, 0.5) also finds marks on images halved or
-    # doubled since marking (no resize back). Each scale adds 4096 tests to the union bound
-    # (3 scales: 7.0e-7, still under 1e-6) and costs a read when the ones before it miss.
+    # doubled since marking (no resize back). Each scale but 1.0 is one more search trial.
     scales: tuple[float, ...] = (1.0,)
+    # The search: what re-posters and platforms do to a copy, undone by `detect` when the image
+    # as it is does not read. Each item is one more trial in the false-positive bound, held to
+    # `search_threshold` (Bonferroni: see `false_found_bound`); the image as it is keeps
+    # `sync_threshold`, so every attack that read before reads the same way now.
+    mirror: bool = True               # a horizontally mirrored copy
+    # Degrees a copy may have been rotated by, undone on the matched residual. One reading
+    # tolerates about 1 degree of error (sync z 15 -> 9 on emoji), so a step of 1.5 covers
+    # +-6 degrees; a copy cropped after rotating reads as well (the sync finds the shift).
+    rotations: tuple[float, ...] = (-6.0, -4.5, -3.0, -1.5, 1.5, 3.0, 4.5, 6.0)
+    # Sizes a smaller copy is resized back to (its longer side), for thumbnails of generated
+    # images: `generate` makes 256 px by default. A reading tolerates ~1 % of scale error, so
+    # this works for whole-image thumbnails of images made at these sizes (x0.3 of 256 = 77 px
+    # -> 256 is 0.3 % off), not for an arbitrary rescale of a crop (`scales` for those).
+    restore_sizes: tuple[int, ...] = (256,)
+    search_threshold: float = 5.5
+
+    @property
+    def search_trials(self) -> int:
+        """Readings `detect` may make besides the image as it is."""
+        return (len([s for s in self.scales if s != 1.0]) + int(self.mirror)
+                + len(self.rotations) + len(self.restore_sizes))
 
     def to_json(self) -> dict:
         """Save it beside marked images: the detector needs the same config (and key)."""
@@ -162,11 +190,20 @@ def channel_bits(watermark_id: int) -> np.ndarray:
 
 def false_positive_bound(sync_z: float, crc_checked: bool = True,
                          config: WatermarkConfig = DEFAULT_CONFIG) -> float:
-    """Upper bound on P(an unmarked image reaches this sync z (and passes the CRC)): a union
-    bound over every shift at every scale tried."""
-    tests = config.tile * config.tile * len(config.scales)
+    """Upper bound on P(an unmarked image reaches this sync z (and passes the CRC)) in any of
+    the readings `detect` makes: a union bound over every shift of every reading."""
+    tests = config.tile * config.tile * (1 + config.search_trials)
     crc_factor = 2.0 ** -CRC_BITS if crc_checked else 1.0
     return min(1.0, tests * math.exp(-0.5 * sync_z * sync_z) * crc_factor)
+
+
+def false_found_bound(config: WatermarkConfig = DEFAULT_CONFIG) -> float:
+    """Upper bound on P(`detect` says "found" on an unmarked image): the union bound over the
+    image as it is (at `sync_threshold`) and each search trial (at `search_threshold`), every
+    shift of each, times the CRC's 2**-16. 4.0e-7 for the defaults (2.3e-7 without search)."""
+    per_shift = (math.exp(-0.5 * config.sync_threshold ** 2)
+                 + config.search_trials * math.exp(-0.5 * config.search_threshold ** 2))
+    return min(1.0, config.tile * config.tile * per_shift * 2.0 ** -CRC_BITS)
 
 
 def _key(config: WatermarkConfig) -> KeyPattern:
@@ -421,7 +458,25 @@ def _read(image: np.ndarray, config: WatermarkConfig) -> _Reading:
 
 def _read_luma(luma: np.ndarray, config: WatermarkConfig) -> _Reading:
     """Read the mark off an image's luma [H, W] float32 (all the detector looks at)."""
-    key = _key(config)
+    return _read_luma_and_field(luma, config)[0]
+
+
+def _read_luma_and_field(luma: np.ndarray, config: WatermarkConfig) -> tuple[_Reading, np.ndarray]:
+    """The reading, and the matched residual it was read from (which the search transforms)."""
+    field, erased, residual = _matched_field(luma, config)
+    sync_z, soft = _read_field(field, config)
+    # What the image itself holds, erasures or not, for `_can_tell`, which only looks at it
+    # under the sync threshold: only there is the plain residual worth a second blur.
+    content = residual
+    if erased is not None and sync_z < config.sync_threshold:
+        content = luma - gaussian_blur(luma, config.highpass_sigma)
+    return _Reading(sync_z, soft, float(np.sqrt(np.mean(content * content)))), field
+
+
+def _matched_field(luma: np.ndarray, config: WatermarkConfig
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The weighted residual [H, W] float32 the key is correlated with; also the erasures and
+    the plain residual (for `_can_tell`)."""
     erased = _erased(luma, config)
     residual, texture = _residual(luma, config, erased)
     # Weight each pixel by the strength the embedder gave it over its noise power (the matched
@@ -429,7 +484,17 @@ def _read_luma(luma: np.ndarray, config: WatermarkConfig) -> _Reading:
     # on the image only, never on the key, so the false-positive bound still holds.
     noise_power = texture ** 2 + config.local_rms_floor ** 2
     weights = _perceptual_mask(luma, texture, config) / noise_power
-    folded = _fold(residual * weights, key.tile)                        # [T, T]
+    return residual * weights, erased, residual
+
+
+def _read_field(field: np.ndarray, config: WatermarkConfig) -> tuple[float, np.ndarray]:
+    """Best sync z over every cyclic shift, and the [140] soft bits at that shift."""
+    return _read_folded(_fold(field, config.tile), config)
+
+
+def _read_folded(folded: np.ndarray, config: WatermarkConfig) -> tuple[float, np.ndarray]:
+    """`_read_field` from the folded field [tile, tile]."""
+    key = _key(config)
     # g[p]: the folded residual matched to one chip bump centred at p; and the sync score's
     # numerator, the correlation of g with the sync template (the two correlations compose,
     # so both come from one inverse FFT of the folded spectrum).
@@ -447,18 +512,23 @@ def _read_luma(luma: np.ndarray, config: WatermarkConfig) -> _Reading:
                              (key.positions[:, 1] + shift[1]) % key.tile] * key.signs
     payload = key.bit_of_chip >= 0
     soft = np.bincount(key.bit_of_chip[payload], weights=at_chips[payload], minlength=CODED_BITS)
-    sync_z = float(z[shift])
-    # What the image itself holds, erasures or not, for `_can_tell`, which only looks at it
-    # under the sync threshold: only there is the plain residual worth a second blur.
-    content = residual
-    if erased is not None and sync_z < config.sync_threshold:
-        content = luma - gaussian_blur(luma, config.highpass_sigma)
-    return _Reading(sync_z, soft.astype(np.float32), float(np.sqrt(np.mean(content * content))))
+    return float(z[shift]), soft.astype(np.float32)
 
 
-def _read_if_big_enough(image: np.ndarray, config: WatermarkConfig) -> _Reading | None:
+def _search_reading(image: np.ndarray, config: WatermarkConfig) -> _Reading | None:
+    """The reading `detect` would conclude from: the first whose ID passes the CRC at its
+    trial's threshold, else the one with the strongest sync; None when the image is too small
+    or too flat to read."""
     _check_rgb(image)
-    return None if min(image.shape[:2]) < config.min_side else _read(image, config)
+    if min(image.shape[:2]) < config.min_side:
+        return None
+    best, texture = None, None
+    for reading, threshold in _readings(image, config):
+        texture = reading.texture if texture is None else texture
+        if reading.sync_z >= threshold and id_from_message(viterbi_decode(reading.soft_bits)) is not None:
+            return reading
+        best = reading if best is None or reading.sync_z > best.sync_z else best
+    return best if _can_tell(_Reading(best.sync_z, best.soft_bits, texture), config) else None
 
 
 def _can_tell(reading: _Reading, config: WatermarkConfig) -> bool:
@@ -469,22 +539,19 @@ def _can_tell(reading: _Reading, config: WatermarkConfig) -> bool:
 
 def decode_channel_bits(image: np.ndarray,
                         config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
-    """[140] uint8 raw channel bits read at the best sync shift, BEFORE error correction
-    (compare with `channel_bits(id)`); None when the image is too small or too flat to read."""
-    reading = _read_if_big_enough(image, config)
-    if reading is None or not _can_tell(reading, config):
-        return None
-    return (reading.soft_bits > 0).astype(np.uint8)
+    """[140] uint8 raw channel bits read at the best sync shift of the reading `detect`
+    concludes from, BEFORE error correction (compare with `channel_bits(id)`); None when the
+    image is too small or too flat to read."""
+    reading = _search_reading(image, config)
+    return None if reading is None else (reading.soft_bits > 0).astype(np.uint8)
 
 
 def decode_bits(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> np.ndarray | None:
     """[64] uint8 payload bits (48 ID bits, then 16 CRC bits) as decoded, after error
     correction and before the CRC check (compare with `payload_bits(id)` to measure bit
     accuracy); None when the image is too small or too flat to read."""
-    reading = _read_if_big_enough(image, config)
-    if reading is None or not _can_tell(reading, config):
-        return None
-    return viterbi_decode(reading.soft_bits)
+    reading = _search_reading(image, config)
+    return None if reading is None else viterbi_decode(reading.soft_bits)
 
 
 def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> WatermarkResult:
@@ -492,15 +559,60 @@ def detect(image: np.ndarray, config: WatermarkConfig = DEFAULT_CONFIG) -> Water
 
     abstain: too small (under `min_side`), too flat to have kept a mark, or a sync so strong
     that a mark is surely there (`presence_threshold`) but its ID fails the CRC (damaged).
-    Tries `config.scales` in turn and returns the first find, else the strongest non-find."""
+    Reads the image as it is, then (where that finds nothing) each search trial in turn:
+    other `scales`, the mirror image, `rotations` undone, `restore_sizes`. Returns the first
+    find, else the strongest non-find."""
     _check_rgb(image)
+    if min(image.shape[:2]) < config.min_side:
+        return WatermarkResult("abstain", None, 0.0)
     misses = []
-    for scale in config.scales:
-        result = _detect_at_scale(_rescaled(image, scale), config)
+    texture = None
+    for reading, threshold in _readings(image, config):
+        texture = reading.texture if texture is None else texture   # the image as it is
+        result = _result(reading, threshold, texture, config)
         if result.status == "found":
             return result
         misses.append(result)
     return max(misses, key=lambda r: -math.inf if r.sync_z is None else r.sync_z)
+
+
+def _readings(image: np.ndarray, config: WatermarkConfig):
+    """(reading, threshold) for the image as it is, then for each search trial, made lazily:
+    a marked image is found at the first and costs nothing more."""
+    first, field = _read_luma_and_field(_luma(image), config)
+    yield first, config.sync_threshold
+    for scale in config.scales:
+        if scale != 1.0:
+            rescaled = _rescaled(image, scale)
+            if min(rescaled.shape[:2]) >= config.min_side:
+                yield _read(rescaled, config), config.search_threshold
+    # Mirroring and rotating commute with the (symmetric) filters behind the matched residual,
+    # so these trials transform it, not the image: a fold and an FFT each, no filtering.
+    if config.mirror:
+        yield _reading_of(_fold(field[:, ::-1], config.tile), first.texture, config), \
+            config.search_threshold
+    for degrees in config.rotations:
+        yield _reading_of(_rotated_fold(field, degrees, config.tile), first.texture, config), \
+            config.search_threshold
+    height, width = image.shape[:2]
+    for size in config.restore_sizes:
+        if max(height, width) < size:
+            scale = size / max(height, width)
+            yield _read(_rescaled(image, scale), config), config.search_threshold
+
+
+def _reading_of(folded: np.ndarray, texture: float, config: WatermarkConfig) -> _Reading:
+    sync_z, soft = _read_folded(folded, config)
+    return _Reading(sync_z, soft, texture)
+
+
+def _rotated_fold(field: np.ndarray, degrees: float, tile: int) -> np.ndarray:
+    """`_fold` of the field turned by `degrees` about its centre (bilinear; the corners turned
+    in from outside are 0, which the fold reads as no evidence)."""
+    from scipy.ndimage import rotate
+
+    return _fold(rotate(field, degrees, reshape=False, order=1, mode="constant", cval=0.0,
+                        prefilter=False), tile)
 
 
 def _rescaled(image: np.ndarray, scale: float) -> np.ndarray:
@@ -511,16 +623,18 @@ def _rescaled(image: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
 
 
-def _detect_at_scale(image: np.ndarray, config: WatermarkConfig) -> WatermarkResult:
-    reading = _read_if_big_enough(image, config)
-    if reading is None:
-        return WatermarkResult("abstain", None, 0.0)
-    watermark_id = id_from_message(viterbi_decode(reading.soft_bits))
+def _result(reading: _Reading, threshold: float, texture: float,
+            config: WatermarkConfig) -> WatermarkResult:
+    # Under the threshold no ID can be "found": skip the Viterbi decode (a search of 12 trials
+    # on an unmarked image would spend a third of its time there).
+    watermark_id = (id_from_message(viterbi_decode(reading.soft_bits))
+                    if reading.sync_z >= threshold else None)
     crc_checked = watermark_id is not None
     confidence = 1.0 - false_positive_bound(reading.sync_z, crc_checked, config)
-    if crc_checked and reading.sync_z >= config.sync_threshold:
+    if crc_checked and reading.sync_z >= threshold:
         agreement = float(np.mean((reading.soft_bits > 0) == channel_bits(watermark_id)))
         return WatermarkResult("found", watermark_id, confidence, agreement, reading.sync_z)
     damaged = reading.sync_z >= config.presence_threshold
-    status = "abstain" if damaged or not _can_tell(reading, config) else "absent"
+    can_tell = _can_tell(_Reading(reading.sync_z, reading.soft_bits, texture), config)
+    status = "abstain" if damaged or not can_tell else "absent"
     return WatermarkResult(status, None, confidence, None, reading.sync_z)

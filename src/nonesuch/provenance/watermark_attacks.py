@@ -50,6 +50,29 @@ def random_crop(image: np.ndarray, rng: np.random.Generator,
     return image[top:height - bottom, left:width - right]
 
 
+def thumbnail(image: np.ndarray, factor: float) -> np.ndarray:
+    """Resized by `factor` and left that size (a platform's preview), bicubic, antialiased."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+
+
+def rotate(image: np.ndarray, degrees: float, crop: bool = False) -> np.ndarray:
+    """Turned `degrees` anticlockwise about the centre, same size, the corners filled white (a
+    re-poster's straightening); with `crop`, cut to the largest centred square that holds no
+    fill (what an editor's "crop to fit" keeps: 84 % of the side at 5 degrees)."""
+    import math
+    turned = np.asarray(Image.fromarray(image).rotate(degrees, Image.BICUBIC,
+                                                      fillcolor=(255, 255, 255)))
+    if not crop:
+        return turned
+    height, width = image.shape[:2]
+    angle = math.radians(abs(degrees))
+    side = int(min(height, width) / (math.cos(angle) + math.sin(angle)))
+    top, left = (height - side) // 2, (width - side) // 2
+    return turned[top:top + side, left:left + side]
+
+
 def brightness(image: np.ndarray, offset: int) -> np.ndarray:
     return np.clip(image.astype(np.int16) + offset, 0, 255).astype(np.uint8)
 
@@ -70,6 +93,16 @@ ATTACKS: dict[str, Attack] = {
     "resize0.5+jpeg75": lambda image, rng: jpeg(resize_half_and_back(image), 75),
     # Not in the issue's table, but what `verify` must survive: a platform's re-encode.
     "jpeg75": lambda image, rng: jpeg(image, 75),
+    # Issue 13: what platforms and re-posters make. `detect` finds these by its search
+    # (WatermarkConfig.mirror, rotations, restore_sizes).
+    "jpeg30": lambda image, rng: jpeg(image, 30),
+    "mirror": lambda image, rng: np.ascontiguousarray(image[:, ::-1]),
+    "rotate+5": lambda image, rng: rotate(image, 5.0),
+    "rotate-5": lambda image, rng: rotate(image, -5.0),
+    "rotate+5crop": lambda image, rng: rotate(image, 5.0, crop=True),
+    "rotate-5crop": lambda image, rng: rotate(image, -5.0, crop=True),
+    "thumb0.5": lambda image, rng: thumbnail(image, 0.5),
+    "thumb0.3": lambda image, rng: thumbnail(image, 0.3),
 }
 
 # The attacks above that can be applied to the luma alone ([H, W] float32), for the embedder's
