@@ -345,7 +345,7 @@ def benchmark_actions(title: str, features: np.ndarray, y: np.ndarray, seeds: in
     queries = [QueryStrategy(features[pool], QueryConfig(clusters=ClusterConfig(seed=seed))) for seed in range(seeds)]
     for choice in choices:
         start = time.perf_counter()
-        config = PageConfig(choice=choice.split(":")[0], prior_correction=not choice.endswith(":raw"))
+        config = PageConfig(choice=choice.split(":")[0], prior_correction=choice.endswith(":prior"))
         runs = [run_pages(PageStrategy(queries[seed], config), x_all, y_pool, y_test,
                           neighbours, seed, miss, max_actions) for seed in range(seeds)]
         name = f"pages:{choice}"
@@ -471,9 +471,9 @@ def main() -> None:
     parser.add_argument("--max-actions", type=int, default=60)
     parser.add_argument("--max-labels", type=int, default=MAX_LABELS,
                         help="with --actions: how far the one-by-one (labels-based) curve goes")
-    parser.add_argument("--page-choices", default="ranked,random",
+    parser.add_argument("--page-choices", default="uncertain,random",
                         help=f"with --actions: comma-separated page choices among {', '.join(PAGE_CHOICES)}; "
-                             "NAME:raw proposes by the balanced classifier's own probability")
+                             "NAME:prior proposes by the probability corrected for the labels' keep share")
     parser.add_argument("--only", default="", help="with --actions: targets whose name contains one of these")
     parser.add_argument("--time-round", action="store_true", help="with --actions: also time one round on 10k images")
     args = parser.parse_args()

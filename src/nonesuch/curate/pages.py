@@ -11,7 +11,7 @@ most labels so far have (discard at first: a target is usually the minority).
 
 Once a classifier exists, the page is chosen by `PageConfig.choice`:
 - 'uncertain' (the default): the images the classifier is least sure of, spread over clusters
-  (the query strategy's margin sampling, a page at a time), each proposed as its likelier answer.
+  (the query strategy's margin sampling, a page at a time), each proposed as its prediction.
 - 'ranked': the unlabelled images ranked highest, each proposed as its prediction. The first
   pages are the surest keeps (cheap); as those are labelled the page walks down the ranking.
 - 'band': alternately the images just above and just below the threshold, proposed as that side,
@@ -41,7 +41,7 @@ class PageConfig:
     size: int = 25               # 5 x 5: fits a laptop screen at 128 px a tile, one key per tile
     choice: str = "uncertain"    # see the module docstring
     threshold: float = 0.5       # proposed keep at or above this (prior-corrected) probability
-    prior_correction: bool = True   # see prior_corrected()
+    prior_correction: bool = False  # see prior_corrected(); off: not yet measured on the benchmark
 
     def __post_init__(self):
         if self.choice not in PAGE_CHOICES:
