@@ -26,6 +26,7 @@ import resource
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from nonesuch.curate.classifier import (can_fit, classifier_features, fit_classi
                                         smooth_over_neighbours)
 from nonesuch.curate.embed import EmbedConfig, embed_dataset, onnx_model_path, source_resolution
 from nonesuch.curate.clusters import ClusterConfig, nearest_neighbours, reduce_features
+from nonesuch.curate.pages import PAGE_CHOICES, PageConfig, PageStrategy
 from nonesuch.curate.query import QueryConfig, QueryStrategy
 from nonesuch.data import Dataset, DatasetWriter, ImageRecord
 from nonesuch.data.openmoji import render_openmoji
@@ -171,15 +173,15 @@ def held_out_ap(x_pool, y_pool, labelled: list[int], x_test, y_test, neighbours,
 
 
 def run_strategy(name: str, features_pool, x_pool, y_pool, x_test, y_test, neighbours,
-                 seed: int) -> dict[int, float]:
-    """AP on the test set after every batch of 5 labels, up to 200."""
+                 seed: int, strategy: QueryStrategy | None = None, max_labels: int = MAX_LABELS) -> dict[int, float]:
+    """AP on the test set after every batch of 5 labels, up to max_labels. strategy: ours, if
+    already built for this pool and seed (k-means is the costly part)."""
     rng = np.random.default_rng(seed)
     labelled: list[int] = []
     curve: dict[int, float] = {}
-    strategy = None
-    if name == "ours":
+    if name == "ours" and strategy is None:
         strategy = QueryStrategy(features_pool, QueryConfig(clusters=ClusterConfig(seed=seed)))
-    while len(labelled) < MAX_LABELS:
+    while len(labelled) < max_labels:
         seen = dict.fromkeys(labelled, "x")
         probability = None
         y = y_pool[labelled]
@@ -252,6 +254,205 @@ def summarise_targets(rows: list[tuple[str, float, dict]]) -> None:
           f"95 % reached on {sum(s >= 0.95 for s in shares)} of {len(shares)} targets")
 
 
+# --- actions: a simulated person labelling pages ----------------------------------------------
+
+ACTION_BUDGETS = [10, 20, 30, 50]
+REVIEW_AT = 50          # the review view is scored on the labels a person has after this many actions
+REVIEW_ITEMS = 20
+
+
+def fit_and_score(x_all: np.ndarray, pool_size: int, labelled: list[int], given: np.ndarray, y_test: np.ndarray,
+                  neighbours: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """(smoothed keep probability of the pool images or None, held-out AP) after one refit.
+    x_all: [pool..., test...] classifier features, as the neighbours are indexed."""
+    if not can_fit(given):
+        return None, float(y_test.mean())
+    smoothed = smooth_over_neighbours(keep_probability(fit_classifier(x_all[labelled], given), x_all), neighbours)
+    return smoothed[:pool_size], average_precision(y_test, smoothed[pool_size:])
+
+
+@dataclass
+class PageRun:
+    curve: dict[int, float]              # actions -> held-out AP after the page that ended there
+    labels: dict[int, int]               # actions -> labels given by then
+    snapshot: dict[int, int]             # {pool idx: given label} at REVIEW_AT actions
+    wrong_found_by_review: tuple[int, int]   # (wrong labels in the review's first items, wrong labels)
+
+
+def run_pages(strategy: PageStrategy, x_all, y_pool, y_test, neighbours, seed: int, miss: float,
+              max_actions: int) -> PageRun:
+    """A person confirms pages: 1 action a page plus 1 per flip; misses `miss` of the flips."""
+    rng = np.random.default_rng(10_000 + seed)
+    given: dict[int, int] = {}
+    actions, probability = 0, None
+    curve, labels, snapshot = {0: float(y_test.mean())}, {0: 0}, {}
+    while actions < max_actions:
+        page = strategy.next({i: "keep" if v else "discard" for i, v in given.items()}, probability)
+        if not page.items:
+            break
+        answers = {}
+        for item in page.items:
+            proposed, truth = int(item.proposed == "keep"), int(y_pool[item.idx])
+            flip = proposed != truth and rng.random() >= miss           # a missed flip keeps the wrong answer
+            answers[item.idx] = truth if flip else proposed
+        cost = 1 + sum(int(item.proposed == "keep") != answers[item.idx] for item in page.items)   # confirm + flips
+        if actions + cost > REVIEW_AT and not snapshot:
+            snapshot = dict(given)
+        given.update(answers)
+        actions += cost
+        indices = list(given)
+        probability, curve[actions] = fit_and_score(x_all, len(y_pool), indices, np.array([given[i] for i in indices]),
+                                                    y_test, neighbours)
+        labels[actions] = len(given)
+    snapshot = snapshot or dict(given)
+    return PageRun(curve, labels, snapshot, review_hits(x_all, snapshot, y_pool))
+
+
+def review_hits(x_all, given: dict[int, int], y_pool) -> tuple[int, int]:
+    """(wrong labels among the review's first REVIEW_ITEMS, wrong labels in all)."""
+    from nonesuch.curate.review import disagreement_order
+
+    indices = np.array(list(given))
+    labels = np.array([given[i] for i in indices])
+    wrong = labels != y_pool[indices]
+    order = disagreement_order(x_all[indices], labels)
+    return int(wrong[order[:REVIEW_ITEMS]].sum()), int(wrong.sum())
+
+
+def at_budget(curve: dict[int, float], budget: int) -> float:
+    """The value after the last page that ended within the budget (a page is all or nothing)."""
+    return curve[max(a for a in curve if a <= budget)]
+
+
+def actions_to_reach(curve: dict[int, float], level: float) -> int | None:
+    return next((a for a in sorted(curve) if curve[a] >= level), None)
+
+
+def benchmark_actions(title: str, features: np.ndarray, y: np.ndarray, seeds: int, miss: float,
+                      max_actions: int, choices: tuple[str, ...], max_labels: int = MAX_LABELS) -> dict:
+    """{curve name: {budget: mean AP}} plus full AP, review hits and labels, printed as a table."""
+    x = classifier_features(features)
+    pool, test = split(y)
+    order = np.concatenate([pool, test])
+    neighbours = nearest_neighbours(reduce_features(features[order], 64))
+    x_all, y_pool, y_test = x[order], y[pool], y[test]
+    everything = list(range(len(pool)))
+    full = max(held_out_ap(x[pool], y_pool, everything, x[test], y_test, neighbours),
+               held_out_ap(x[pool], y_pool, everything, x[test], y_test, neighbours, smooth=False))
+    print(f"\n## {title}: {len(pool)} pool / {len(test)} held-out, {y.mean():.1%} positive; full-label AP "
+          f"{full:.3f} (95 %: {0.95 * full:.3f}); {miss:.0%} of flips missed")
+    result = {"full": full, "curves": {}, "labels": {}, "reviews": {}}
+    queries = [QueryStrategy(features[pool], QueryConfig(clusters=ClusterConfig(seed=seed))) for seed in range(seeds)]
+    for choice in choices:
+        start = time.perf_counter()
+        config = PageConfig(choice=choice.split(":")[0], prior_correction=choice.endswith(":prior"))
+        runs = [run_pages(PageStrategy(queries[seed], config), x_all, y_pool, y_test,
+                          neighbours, seed, miss, max_actions) for seed in range(seeds)]
+        name = f"pages:{choice}"
+        budgets = [b for b in ACTION_BUDGETS if b <= max_actions]
+        result["curves"][name] = mean_curve([r.curve for r in runs], max_actions)
+        result["labels"][name] = {b: float(np.mean([at_budget(r.labels, b) for r in runs])) for b in budgets}
+        hits = np.sum([r.wrong_found_by_review for r in runs], axis=0)
+        result["reviews"][name] = hits.tolist()
+        aps = "  ".join(f"{at_budget(result['curves'][name], b):.3f} ({result['labels'][name][b]:.0f})" for b in budgets)
+        reach = actions_to_reach(result["curves"][name], 0.95 * full)
+        print(f"{name:>18}  {aps}   95 % at {reach or '>' + str(max_actions):>4} actions; review finds "
+              f"{hits[0]}/{hits[1]} wrong labels in its first {REVIEW_ITEMS}   ({time.perf_counter() - start:.0f} s)")
+    start = time.perf_counter()
+    one_by_one = [run_strategy("ours", features[pool], x[pool], y_pool, x[test], y_test, neighbours, seed,
+                               queries[seed], max_labels) for seed in range(seeds)]
+    result["curves"]["one-by-one"] = mean_curve([{0: float(y_test.mean()), **c} for c in one_by_one], max_labels)
+    curve = result["curves"]["one-by-one"]
+    reach = actions_to_reach(curve, 0.95 * full)
+    later = [n for n in (100, 200) if n <= max_labels]
+    print(f"{'one-by-one':>18}  " + "  ".join(f"{at_budget(curve, b):.3f} ({b:>3})" for b in ACTION_BUDGETS)
+          + f"   95 % at {reach or '>' + str(max_labels):>4} actions (= labels, no misses)"
+          + (f"; AP at {'/'.join(map(str, later))} labels " + "/".join(f"{at_budget(curve, n):.3f}" for n in later)
+             if later else "") + f"   ({time.perf_counter() - start:.0f} s)")
+    print(f"{'':>18}  " + "  ".join(f"{b:>11}" for b in ACTION_BUDGETS) + "   <- actions: mean AP (labels)")
+    return result
+
+
+def mean_curve(curves: list[dict[int, float]], last: int) -> dict[int, float]:
+    """Step curves on different action grids -> their mean at every action count 0..last."""
+    return {a: float(np.mean([at_budget(c, a) for c in curves])) for a in range(last + 1)}
+
+
+def summarise_actions(rows: list[tuple[str, dict]], choices: tuple[str, ...]) -> None:
+    names = [f"pages:{c}" for c in choices] + ["one-by-one"]
+    print(f"\n# every target, mean of the seeds: AP at 50 actions as a share of full-label AP")
+    print(f"{'target':>34}  {'full AP':>7}  " + "  ".join(f"{n:>15}" for n in names))
+    shares = {n: [] for n in names}
+    for title, result in rows:
+        for n in names:
+            shares[n].append(at_budget(result["curves"][n], 50) / result["full"])
+        print(f"{title:>34}  {result['full']:7.3f}  " + "  ".join(f"{shares[n][-1]:15.0%}" for n in names))
+    for n in names:
+        share = np.array(shares[n])
+        print(f"{n:>18} at 50 actions: mean {share.mean():.0%} of full-label AP, worst {share.min():.0%}, "
+              f"95 % reached on {(share >= 0.95).sum()} of {len(share)} targets")
+    for n in names[:-1]:
+        found, wrong = np.sum([result["reviews"][n] for _, result in rows], axis=0)
+        print(f"{n:>18}: review's first {REVIEW_ITEMS} items hold {found} of the {wrong} wrong labels "
+              f"({found / max(wrong, 1):.0%}) at {REVIEW_AT} actions")
+
+
+def time_round(work: Path, count: int = 10_000, labels: int = 300) -> None:
+    """One round of the page as a person meets it: confirm a page (store + refit + score + choose
+    the next page) on `count` images, through CurationSession, median of 5."""
+    from nonesuch.curate.session import CurationSession
+
+    dataset = build_fashion(work / f"fashion32-{count}", count)
+    embed_dataset(dataset)
+    (dataset.root / "labels.sqlite").unlink(missing_ok=True)
+    truth = np.array(dataset.labels()) == "T-shirt/top"
+    session = CurationSession(dataset, "timing")
+    chosen = np.random.default_rng(0).choice(count, labels, replace=False)
+    session.label_page([(int(i), "keep" if truth[i] else "discard") for i in chosen])
+    page = session.next_page()                 # builds clusters and neighbours once, as the page's start does
+    rounds, state = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        session.label_page([(item.idx, "keep" if truth[item.idx] else "discard") for item in page.items])
+        page = session.next_page()
+        rounds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        session.report()
+        state.append(time.perf_counter() - start)
+    print(f"\n## one round on {count} images ({labels}+ labels): confirm, refit, score, choose the next page: "
+          f"median {np.median(rounds):.2f} s (min {min(rounds):.2f}); the page's live CV figures after it: "
+          f"median {np.median(state):.2f} s; {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}")
+
+
+def main_actions(args, datasets: dict[str, tuple[Dataset, str]]) -> None:
+    choices = tuple(args.page_choices.split(","))
+    print(f"\n# AP on held-out images vs a person's ACTIONS (a page confirm, a flip or a one-by-one label), "
+          f"mean over {args.seeds} seeds; pages of {PageConfig().size}; in brackets the labels they gave")
+    rows = []
+    for attribute, (dataset, chosen) in datasets.items():
+        labels = np.array(dataset.labels())
+        targets = [t for t in (sorted(set(labels)) if args.all_targets else [chosen])
+                   if not args.only or any(o in t for o in args.only.split(","))]
+        features = np.asarray(load_or_embed(dataset).features) if targets else None
+        for target in targets:
+            title = f"{attribute} '{target}' vs rest"
+            rows.append((title, benchmark_actions(title, features, (labels == target).astype(np.int64), args.seeds,
+                                                  args.miss, args.max_actions, choices, args.max_labels)))
+    summarise_actions(rows, choices)
+    if args.time_round:
+        time_round(args.work)
+
+
+def load_or_embed(dataset: Dataset):
+    from nonesuch.curate.embed import load_embeddings
+    from nonesuch.curate.errors import CurateError
+
+    try:
+        return load_embeddings(dataset)
+    except CurateError:
+        return embed_dataset(dataset)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nonesuch-bench-curate")
@@ -264,6 +465,17 @@ def main() -> None:
                         help="every Fashion-MNIST class and every OpenMoji group in turn (ours and random only)")
     parser.add_argument("--precision", default=EmbedConfig().precision, choices=["float32", "int8"],
                         help="graph the AP curves are measured on (default: what `curate embed` uses)")
+    parser.add_argument("--actions", action="store_true",
+                        help="AP vs a simulated person's actions in page mode (embeddings cached, not timed)")
+    parser.add_argument("--miss", type=float, default=0.03, help="with --actions: share of needed flips missed")
+    parser.add_argument("--max-actions", type=int, default=60)
+    parser.add_argument("--max-labels", type=int, default=MAX_LABELS,
+                        help="with --actions: how far the one-by-one (labels-based) curve goes")
+    parser.add_argument("--page-choices", default="uncertain,random",
+                        help=f"with --actions: comma-separated page choices among {', '.join(PAGE_CHOICES)}; "
+                             "NAME:prior proposes by the probability corrected for the labels' keep share")
+    parser.add_argument("--only", default="", help="with --actions: targets whose name contains one of these")
+    parser.add_argument("--time-round", action="store_true", help="with --actions: also time one round on 10k images")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -273,6 +485,11 @@ def main() -> None:
     onnx_model_path(EmbedConfig(precision=args.precision))
     fashion = build_fashion(args.work / "fashion32", args.fashion_count) if FASHION.exists() else None
     emoji = build_openmoji(args.work / "openmoji64", args.work)
+    if args.actions:
+        datasets = {"OpenMoji": (emoji, args.emoji_group)}
+        if fashion is not None:
+            datasets = {"Fashion-MNIST": (fashion, args.fashion_class), **datasets}
+        return main_actions(args, datasets)
 
     print(f"\n## embedding (EfficientNet-Lite0, ONNX Runtime, 224 px input, {args.precision})")
     results = {}

@@ -132,7 +132,7 @@ def test_labels_persist_across_restart_with_undo_and_targets(embedded_dataset, t
 
     reopened = LabelStore(dataset.root)
     assert reopened.current("smileys") == {5: "discard", 3: "discard"}
-    assert reopened.undo("smileys") == 3
+    assert reopened.undo("smileys") == [3]
     assert reopened.current("smileys") == {3: "keep", 5: "discard"}   # the earlier label is back
     assert reopened.current("animals") == {3: "keep"}
     assert reopened.targets() == ["animals", "smileys"]

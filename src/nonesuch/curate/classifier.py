@@ -79,18 +79,27 @@ def smooth_over_neighbours(probability: np.ndarray, neighbours: np.ndarray) -> n
     return 0.5 * probability + 0.5 * probability[neighbours].mean(axis=1)
 
 
+def out_of_fold_probability(x: np.ndarray, y: np.ndarray, config: ClassifierConfig = ClassifierConfig(),
+                            folds: int | None = None) -> np.ndarray:
+    """[L] keep probability of each labelled image from a classifier that did not see its label
+    (stratified k-fold). What cross-validation scores and what the review view ranks by."""
+    from sklearn.model_selection import StratifiedKFold
+
+    out_of_fold = np.zeros(len(y), np.float32)
+    for train, test in StratifiedKFold(folds or config.cv_folds, shuffle=True, random_state=0).split(x, y):
+        out_of_fold[test] = keep_probability(fit_classifier(x[train], y[train], config), x[test])
+    return out_of_fold
+
+
 def cross_validate(x: np.ndarray, y: np.ndarray, config: ClassifierConfig = ClassifierConfig()) -> FitReport:
     """Out-of-fold accuracy and average precision of the classifier on the labels so far."""
     from sklearn.metrics import accuracy_score, average_precision_score
-    from sklearn.model_selection import StratifiedKFold
 
     keeps, discards = int(y.sum()), int(len(y) - y.sum())
     folds = min(config.cv_folds, keeps, discards)
     if folds < 2:
         return FitReport(len(y), keeps, discards, None, None, 0)
-    out_of_fold = np.zeros(len(y), np.float32)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y):
-        out_of_fold[test] = keep_probability(fit_classifier(x[train], y[train], config), x[test])
+    out_of_fold = out_of_fold_probability(x, y, config, folds)
     return FitReport(len(y), keeps, discards, float(accuracy_score(y, out_of_fold >= 0.5)),
                      float(average_precision_score(y, out_of_fold)), folds)
 

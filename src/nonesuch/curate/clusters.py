@@ -61,6 +61,17 @@ def typicality(reduced: np.ndarray, assignment: np.ndarray, neighbours: int) -> 
     return scores
 
 
+def distance_to_centre(reduced: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """[N] Euclidean distance of each image from the mean of its cluster, in the reduced space:
+    the largest are a cluster's outliers, shown first when a whole cluster is labelled at once."""
+    k = int(assignment.max()) + 1
+    counts = np.bincount(assignment, minlength=k).astype(np.float32)[:, None]
+    centres = np.zeros((k, reduced.shape[1]), np.float32)
+    np.add.at(centres, assignment, reduced)
+    centres /= np.maximum(counts, 1)
+    return np.linalg.norm(reduced - centres[assignment], axis=1)
+
+
 def nearest_neighbours(reduced: np.ndarray, k: int = 10) -> np.ndarray:
     """[N, dims] reduced features -> [N, k] int64 indices of each image's k nearest others."""
     from sklearn.neighbors import NearestNeighbors

@@ -58,7 +58,8 @@ def label_command(
                                     "keeping images labelled this (e.g. smileys-emotion), then exit."),
     budget: int = typer.Option(100, "--budget", help="With --oracle: how many labels to give."),
 ) -> None:
-    """Label images in a local page: → keep, ← discard, ↓ skip, u undo. Labels persist in the dataset."""
+    """Label images in a local page: pages of proposals to flip and confirm, one by one (→ keep, ← discard),
+    whole clusters, and a review of likely slips; mouse or keys. Labels persist in the dataset."""
     from nonesuch.curate.errors import CurateError
 
     if labels_from is not None:

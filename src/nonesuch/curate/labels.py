@@ -2,7 +2,8 @@
 
 Every key press is one appended row (target, image index, keep/discard/skip, time, source). An
 image's current label is its latest row for that target; undo deletes the latest row, so the one
-before it (if any) comes back. Several named targets live side by side ("smileys", "no-text"...),
+before it (if any) comes back. A confirmed page is many rows sharing one page number, and undo
+deletes them together: one key press made them, one undoes them. Several named targets live side by side ("smileys", "no-text"...),
 and the log survives restarts of the labeling page.
 """
 
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS labels (
     idx    INTEGER NOT NULL,                   -- the image's index in the dataset
     label  TEXT NOT NULL CHECK (label IN ('keep', 'discard', 'skip')),
     time   REAL NOT NULL,                      -- unix seconds
-    source TEXT NOT NULL DEFAULT 'page'        -- 'page' or what it was imported from
+    source TEXT NOT NULL DEFAULT 'page',       -- 'page' or what it was imported from
+    page   INTEGER                             -- rows confirmed together share it; NULL for one label
 );
 CREATE INDEX IF NOT EXISTS labels_by_target ON labels (target, idx);
 """
@@ -38,6 +40,10 @@ class LabelStore:
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(labels)")}
+        if "page" not in columns:                  # a label log from before page mode
+            with self.db:
+                self.db.execute("ALTER TABLE labels ADD COLUMN page INTEGER")
 
     def add(self, target: str, idx: int, label: str, source: str = "page") -> None:
         if label not in LABELS:
@@ -54,15 +60,32 @@ class LabelStore:
             self.db.executemany("INSERT INTO labels (target, idx, label, time, source) VALUES (?, ?, ?, ?, ?)",
                                 [(target, int(i), label, now, source) for i, label in items])
 
-    def undo(self, target: str) -> int | None:
-        """Remove the target's latest label; returns the image index it was on (None if none)."""
-        row = self.db.execute("SELECT id, idx FROM labels WHERE target = ? ORDER BY id DESC LIMIT 1",
+    def add_page(self, target: str, items: list[tuple[int, str]], source: str = "page") -> int:
+        """One confirmed page: every (index, label) as a row under a new page number, returned."""
+        if any(label not in LABELS for _, label in items):
+            raise ValueError(f"labels must be among {LABELS}")
+        now = time.time()
+        with self.db:                              # the number and the rows in one transaction
+            page = self.db.execute("SELECT COALESCE(MAX(page), 0) + 1 FROM labels").fetchone()[0]
+            self.db.executemany("INSERT INTO labels (target, idx, label, time, source, page) VALUES (?, ?, ?, ?, ?, ?)",
+                                [(target, int(i), label, now, source, page) for i, label in items])
+        return page
+
+    def undo(self, target: str) -> list[int]:
+        """Remove the target's latest label, or all of its latest page; returns the image indices
+        they were on, in page order ([] if there was nothing to undo)."""
+        row = self.db.execute("SELECT id, idx, page FROM labels WHERE target = ? ORDER BY id DESC LIMIT 1",
                               (target,)).fetchone()
         if row is None:
-            return None
+            return []
         with self.db:
-            self.db.execute("DELETE FROM labels WHERE id = ?", (row[0],))
-        return row[1]
+            if row[2] is None:
+                self.db.execute("DELETE FROM labels WHERE id = ?", (row[0],))
+                return [row[1]]
+            indices = [r[0] for r in self.db.execute("SELECT idx FROM labels WHERE target = ? AND page = ? ORDER BY id",
+                                                     (target, row[2]))]
+            self.db.execute("DELETE FROM labels WHERE target = ? AND page = ?", (target, row[2]))
+            return indices
 
     def current(self, target: str) -> dict[int, str]:
         """{image index: latest label} for the target, skips included, in labelling order."""

@@ -1,0 +1,103 @@
+"""Page mode without a browser: what a page proposes, how a page is stored and undone, what the
+review ranks first, and how the benchmark's simulated person counts actions."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nonesuch.curate.clusters import ClusterConfig
+from nonesuch.curate.labels import LabelStore
+from nonesuch.curate.pages import PageConfig, PageStrategy, prior_corrected
+from nonesuch.curate.query import QueryConfig, QueryStrategy
+from nonesuch.curate.review import disagreement_order
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+
+def two_blobs(n: int = 120, keeps: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 32] features of two well-separated groups, the first `keeps` the target."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) < keeps).astype(np.int64)
+    centres = rng.normal(size=(2, 32)) * 3
+    return (centres[1 - y] + rng.normal(size=(n, 32))).astype(np.float32), y
+
+
+def test_prior_correction_proposes_the_likelier_answer_for_a_rare_target():
+    p = np.array([0.5, 0.9, 0.95, 0.1], np.float32)
+    labelled = {0: "keep"} | {i: "discard" for i in range(1, 10)}        # 1 keep in 10
+    corrected = prior_corrected(p, labelled)
+    np.testing.assert_allclose(corrected, [0.1, 0.5, 0.95 / (0.95 + 0.05 * 9), 0.1 / (0.1 + 0.9 * 9)], rtol=1e-5)
+    assert prior_corrected(p, {0: "discard"}) is p                       # one class only: nothing to correct
+
+
+def test_pages_before_and_after_a_classifier():
+    features, y = two_blobs()
+    strategy = PageStrategy(QueryStrategy(features, QueryConfig(ClusterConfig(k=4), fine_clusters=8)),
+                            PageConfig(size=10))
+    first = strategy.next({}, None)
+    assert first.kind == "explore" and len(first.items) == 10
+    assert {i.proposed for i in first.items} == {"discard"} and all(i.probability is None for i in first.items)
+    labelled = {i.idx: "keep" if y[i.idx] else "discard" for i in first.items}
+
+    probability = np.linspace(0, 1, len(y)).astype(np.float32)          # any classifier will do
+    ranked = PageStrategy(strategy.queries, PageConfig(size=10, choice="ranked", prior_correction=False))
+    page = ranked.next(labelled, probability, exclude={len(y) - 1})
+    unseen = [i for i in range(len(y) - 2, -1, -1) if i not in labelled]
+    assert [i.idx for i in page.items] == unseen[:10]                    # the highest ranked unseen images
+    assert all(i.proposed == ("keep" if probability[i.idx] >= 0.5 else "discard") for i in page.items)
+    uncertain = PageStrategy(strategy.queries, PageConfig(size=10, choice="uncertain")).next(labelled, probability)
+    assert uncertain.kind == "uncertain" and not {i.idx for i in uncertain.items} & set(labelled)
+    with pytest.raises(ValueError, match="page choice"):
+        PageConfig(choice="best")
+
+
+def test_a_page_is_one_undo_step_and_old_label_logs_gain_the_column(tmp_path):
+    old = sqlite3.connect(tmp_path / "labels.sqlite")                    # a log written before page mode
+    old.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, "
+                "idx INTEGER NOT NULL, label TEXT NOT NULL, time REAL NOT NULL, source TEXT NOT NULL DEFAULT 'page')")
+    old.execute("INSERT INTO labels (target, idx, label, time) VALUES ('t', 7, 'keep', 0)")
+    old.commit()
+    old.close()
+    store = LabelStore(tmp_path)
+    assert store.add_page("t", [(1, "keep"), (2, "discard"), (7, "discard")]) == 1
+    assert store.add_page("t", [(3, "keep")]) == 2
+    store.add("t", 4, "skip")
+    assert store.undo("t") == [4]
+    assert store.undo("t") == [3]
+    assert store.undo("t") == [1, 2, 7]
+    assert store.current("t") == {7: "keep"}                            # the label before the page is back
+    assert store.undo("t") == [7] and store.undo("t") == []
+
+
+def test_review_ranks_a_flipped_label_first():
+    features, y = two_blobs()
+    given = y.copy()
+    given[3] = 0                                                         # a keep let through as a discard
+    order = disagreement_order(features, given)
+    assert order[0] == 3
+
+
+def test_the_simulated_person_pays_a_confirm_per_page_and_a_flip_per_wrong_proposal():
+    from bench_curate import run_pages
+
+    features, y = two_blobs(200, 30)
+    pool, test = np.arange(0, 200, 2), np.arange(1, 200, 2)
+    x_all = np.concatenate([features[pool], features[test]])
+    neighbours = np.arange(200)[:, None]                                # no smoothing: each its own neighbour
+    queries = QueryStrategy(features[pool], QueryConfig(ClusterConfig(k=4), fine_clusters=8))
+    strategy = PageStrategy(queries, PageConfig(size=10))
+
+    exact = run_pages(strategy, x_all, y[pool], y[test], neighbours, seed=0, miss=0.0, max_actions=8)
+    assert all(exact.snapshot[i] == y[pool][i] for i in exact.snapshot)  # every needed flip made
+    first_page_keeps = sum(y[pool][q.idx] for q in queries.next({}, None, 10))
+    assert min(a for a in exact.curve if a > 0) == 1 + first_page_keeps  # confirm + one flip per keep
+    assert exact.wrong_found_by_review == (0, 0)
+
+    careless = run_pages(strategy, x_all, y[pool], y[test], neighbours, seed=0, miss=1.0, max_actions=3)
+    assert sorted(careless.curve) == [0, 1, 2, 3]                       # no flip ever: a page is one action
+    assert careless.labels[3] == 30
