@@ -62,7 +62,8 @@ def outcome(result: dict) -> str:
         return f"rc {result['returncode']}: {lines[-1][:110] if lines else '(no output)'}"
     reasons = [r["reason"] for r in summary["rejected"]]
     said = f"; e.g. {reasons[0][:90]}" if reasons else ""
-    return f"{summary['ingested']} ingested, {len(reasons)} rejected{said}"
+    return (f"{summary['ingested']} ingested, {len(reasons)} rejected in {summary['seconds']:.1f} s "
+            f"of ingest (the rest is start-up){said}")
 
 
 # ---- the cases --------------------------------------------------------------------------------

@@ -395,6 +395,12 @@ class DatasetWriter:
         self.db.close()
         self._lock.release()
 
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _refuse_foreign_folder(root: Path) -> None:
     """A writer adopts only its own kind of folder: new, empty, or a dataset (possibly one whose

@@ -22,7 +22,6 @@ import sys
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -96,11 +95,12 @@ def _decode_chunk(tasks: list[Task]) -> list[Result]:
 
 class DecoderPool:
     def __init__(self, workers: int, options: DecodeOptions, max_bytes: int,
-                 chunk: int = 4, chunks_in_flight_per_worker: int = 4, max_bytes_in_flight: int = 256 << 20):
+                 chunk: int = 4, chunks_in_flight_per_worker: int = 4, max_bytes_in_flight: int = 64 << 20):
         self.workers, self.options, self.max_bytes = workers, options, max_bytes
         self.chunk = chunk  # small: results stream back steadily; large enough to cut IPC cost
         self.window = workers * chunks_in_flight_per_worker
-        # Archive members travel as bytes: 16 chunks of 4 members of 500 MB would be 32 GB.
+        # Archive members travel as bytes: 16 chunks of 4 members of 500 MB would be 32 GB. A chunk
+        # closes early at a quarter of the budget, so a few large members never travel together.
         self.max_bytes_in_flight = max_bytes_in_flight
         self._executor = self._start()
 
@@ -117,13 +117,21 @@ class DecoderPool:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
+    def _next_chunk(self, tasks: Iterator[Task]) -> list[Task]:
+        chunk: list[Task] = []
+        for task in tasks:
+            chunk.append(task)
+            if len(chunk) == self.chunk or _payload_bytes(chunk) >= self.max_bytes_in_flight // 4:
+                break
+        return chunk
+
     def results(self, tasks: Iterable[Task]) -> Iterator[Result]:
         tasks = iter(tasks)
         in_flight: deque[tuple[list[Task], Future]] = deque()
         bytes_in_flight = 0
         while True:
             while (len(in_flight) < self.window and (not in_flight or bytes_in_flight < self.max_bytes_in_flight)
-                   and (chunk := list(islice(tasks, self.chunk)))):
+                   and (chunk := self._next_chunk(tasks))):
                 in_flight.append((chunk, self._executor.submit(_decode_chunk, chunk)))
                 bytes_in_flight += _payload_bytes(chunk)
             if not in_flight:

@@ -146,7 +146,8 @@ def _open_writer(out: Path, config: IngestConfig) -> DatasetWriter:
     """Create the dataset, or reopen it to resume / add to it if it was ingested the same way."""
     wanted = config.identity()
     writer = DatasetWriter(out, config.resolution, config=wanted, what="ingest", made_by="nonesuch ingest")
-    stored = json.loads((out / "dataset.json").read_text()).get("config", {})
+    stored = json.loads((out / "dataset.json").read_text()).get("config", {})  # checked by the writer
+    stored = stored if isinstance(stored, dict) else {}
     differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
     if differing:
         writer.close()
