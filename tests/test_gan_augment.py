@@ -119,3 +119,21 @@ def test_init_from_starts_fully_grown_from_the_source_weights(emoji_dataset, tmp
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "cannot change resolution" in bad.stderr
     missing = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "bad"), "--init-from", "nope")
     assert missing.returncode != 0 and "no such run folder or shipped generator" in missing.stderr
+
+
+def test_a_resume_on_a_changed_dataset_is_refused(emoji_dataset, tmp_path):
+    import shutil
+
+    dataset = tmp_path / "ds"
+    shutil.copytree(emoji_dataset, dataset)
+    run = tmp_path / "run"
+    assert nonesuch("train", str(dataset), "--out", str(run), *TINY_ARGS).returncode == 0
+    assert json.loads((run / "config.json").read_text())["dataset_fingerprint"]
+    from nonesuch.data.dataset import DatasetWriter, ImageRecord
+    writer = DatasetWriter(dataset, Dataset(dataset).resolution)
+    writer.append(np.full((1, writer.resolution, writer.resolution, 3), 7, np.uint8),
+                  [ImageRecord(sha256="added", source="added.png")])
+    writer.close()
+    result = nonesuch("train", str(dataset), "--out", str(run), *TINY_ARGS)
+    assert result.returncode != 0 and "changed since this run started" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -62,6 +62,7 @@ class TrainConfig:
     keep_checkpoints: int = 3          # keep the last K checkpoints
     grid_size: int = 64                # samples in each snapshot grid
     seed: int = 0
+    dataset_fingerprint: str = ""      # Dataset.fingerprint() when the run started: a resume refuses another
     init_from: str = ""                # fine-tune: the run or shipped generator whose G, D, EMA start this run
     init_sha256: dict = field(default_factory=dict)  # hashes of the weights it started from
     device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"

@@ -68,6 +68,7 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
         raise TrainError(str(e)) from e
     if len(dataset) == 0:
         raise TrainError(f"{config.dataset}: the dataset holds no images")
+    _check_fingerprint(config, dataset)
     config.resolution = config.resolution or min(dataset.resolution, config.arch.max_resolution)
     if config.resolution not in dataset.resolutions:
         raise TrainError(f"{config.dataset}: has no {config.resolution} px images "
@@ -103,6 +104,16 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
     if config.batch % 4 or config.batch < 4:
         raise TrainError(f"--batch {config.batch}: must be a multiple of 4 (minibatch-stddev groups)")
     return config, dataset
+
+
+def _check_fingerprint(config: TrainConfig, dataset: Dataset) -> None:
+    """A run trains on one dataset: resuming after images were added, removed or relabelled would
+    silently continue on other data (the data order is a function of the image count)."""
+    fingerprint = dataset.fingerprint()
+    if config.dataset_fingerprint and config.dataset_fingerprint != fingerprint:
+        raise TrainError(f"{config.dataset}: changed since this run started (it now holds {len(dataset)} images, "
+                         f"or other pixels or labels); train into another --out, or restore the dataset")
+    config.dataset_fingerprint = fingerprint
 
 
 def _build(config: TrainConfig, placement: distributed.Placement, dataset: Dataset) -> Run:
