@@ -42,8 +42,9 @@ def metrics_command(
     try:
         torch_device = choose_device(device)
         loaded = load_generator(run, checkpoint, device=str(torch_device))
+        # A shipped generator's config carries no usable path to its training data.
         data_path = dataset or loaded.config.get("dataset")
-        if not data_path or not (Path(data_path) / "dataset.json").is_file():
+        if not dataset and not (data_path and (Path(data_path) / "dataset.json").is_file()):
             named = f"names {data_path}, which is not here" if data_path else "names no dataset"
             raise MetricsError(f"{run / 'config.json'} {named}; pass --dataset DATASET")
         data = Dataset(data_path)
