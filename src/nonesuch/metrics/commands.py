@@ -93,7 +93,7 @@ def report(r: dict) -> str:
         f"the 1st percentile of real-to-nearest-other-real)",
         "closest pairs (generated -> real, cosine distance): "
         + ", ".join(f"{p['generated']} -> {p['real']} ({p['distance']:.4f})" for p in r["closest_pairs"]),
-        f"Inception features: {r['generated_img_per_s']:.1f} generated img/s ({r['generated_seconds']:.0f} s)",
+        f"Inception features: {r['generated_img_per_s']:.3g} generated img/s ({r['generated_seconds']:.0f} s)",
     ]
     if "memorisation_png" in r:
         lines.append(f"closest pairs written to {r['memorisation_png']}")

@@ -173,4 +173,4 @@ def evaluate_generator(sample: Callable, dataset: Dataset, resolution: int, coun
     for pair in scores.get("closest_pairs", []):
         pair["real"] = int(indices[pair["real"]])
     return scores | {"resolution": resolution, "n_dataset": len(dataset), "seed": seed,
-                     "generated_img_per_s": round(count / seconds, 2), "generated_seconds": round(seconds, 1)}
+                     "generated_img_per_s": round(count / seconds, 4), "generated_seconds": round(seconds, 1)}
