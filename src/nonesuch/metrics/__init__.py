@@ -1,3 +1,4 @@
-"""FID and KID with the standard InceptionV3 (inception.py), the distances (distances.py), real
-features cached per dataset and generator evaluation (evaluate.py), `nonesuch metrics` (commands.py).
+"""Scores of a generator: the InceptionV3 features (inception.py), FID and KID (distances.py),
+precision/recall (manifold.py), memorisation (memorisation.py), the protocol that ties them to a
+dataset with real features cached (evaluate.py) and `nonesuch metrics` (commands.py).
 """
