@@ -1,8 +1,9 @@
-"""FID and KID with the standard InceptionV3 (inception.py), the distances (distances.py), real
-features cached per dataset and generator evaluation (evaluate.py), `nonesuch metrics` (commands.py).
+"""Scores of a generator: the InceptionV3 features (inception.py), FID and KID (distances.py),
+precision/recall (manifold.py), memorisation (memorisation.py), the protocol that ties them to a
+dataset with real features cached (evaluate.py) and `nonesuch metrics` (commands.py).
 
     from nonesuch.metrics import evaluate_dataset
-    evaluate_dataset(load_generator("smileys32"), "demo-out/smileys32", count=171)
+    evaluate_dataset(load_generator("smileys32"), "demo-out/smileys32", count=5000)
 """
 
 from nonesuch.exports import lazy_exports

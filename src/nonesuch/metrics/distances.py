@@ -40,19 +40,29 @@ def fid(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     return frechet_distance(*feature_statistics(real_features), *feature_statistics(fake_features))
 
 
-def kid(real_features: np.ndarray, fake_features: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> float:
-    """Mean unbiased MMD^2 over `subsets` random subsets of min(subset_size, N) per side."""
+def kid_subsets(real_features: np.ndarray, fake_features: np.ndarray, subsets: int = 100,
+                subset_size: int = 1000, seed: int = 0) -> np.ndarray:
+    """[subsets] unbiased MMD^2, one per random subset of m = min(subset_size, N_real, N_fake) per
+    side, drawn without replacement (stylegan2-ada's kernel_inception_distance.py, clean-fid).
+    Their mean is KID; their spread says how much of a difference between two KIDs is noise."""
     real = np.asarray(real_features, np.float64)
     fake = np.asarray(fake_features, np.float64)
     d = real.shape[1]
     m = min(len(real), len(fake), subset_size)
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 images per side, got {len(real)} real and {len(fake)} generated")
     rng = np.random.default_rng(seed)
-    total = 0.0
-    for _ in range(subsets):
+    values = np.empty(subsets)
+    for s in range(subsets):
         x = fake[rng.choice(len(fake), m, replace=False)]
         y = real[rng.choice(len(real), m, replace=False)]
         kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-        total += within - 2 * kxy.mean()
-    return float(total / subsets)
+        values[s] = within - 2 * kxy.mean()
+    return values
+
+
+def kid(real_features: np.ndarray, fake_features: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> float:
+    """Mean unbiased MMD^2 over `subsets` random subsets of min(subset_size, N) per side."""
+    return float(kid_subsets(real_features, fake_features, subsets, subset_size, seed).mean())

@@ -44,7 +44,9 @@ def inception_features(images: torch.Tensor, device: torch.device | str = "cpu",
     """images: [N, 3, H, W] float in [-1, 1] (any H = W). Returns [N, 2048] float64 features.
 
     Images are resized to 299 px with bilinear interpolation; reals and fakes go through exactly
-    this path, so the resize cannot favour either.
+    this path, so the resize cannot favour either. The network reads channels-last memory: 1.3x
+    faster on a CPU (measured on 2 cores), features equal to 4e-6 of ~5. bf16 would be 1.7x but
+    moves features by 1.5 %, more than the differences a score is meant to show.
     """
     net = load_inception(str(device))
     out = []
@@ -52,5 +54,6 @@ def inception_features(images: torch.Tensor, device: torch.device | str = "cpu",
         x = images[start:start + batch].to(device).float()
         if x.shape[-1] != INPUT_SIZE:
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        out.append(net(x.clamp(-1, 1)).double().cpu())
+        x = x.clamp(-1, 1).contiguous(memory_format=torch.channels_last)
+        out.append(net(x).double().cpu())
     return torch.cat(out) if out else torch.zeros(0, FEATURE_DIM, dtype=torch.float64)
