@@ -111,7 +111,7 @@ class TrainingProgress:
         eta = format_eta(*self.speeds.eta(self.schedule, record["images_seen"]))
         parts = [f"{record['kimg']:.1f}/{self.total / 1000:g} kimg", record["stage"], f"α={record['alpha']:.2f}",
                  f"{record['img_per_s']:.1f} img/s", f"ETA {eta}", _losses(record)]
-        parts += [f"{k}={record[k]:.3g}" for k in ("fid", "kid") if k in record]
+        parts += [f"{k}={record[k]:.3g}" for k in ("kid_x1e3", "fid", "precision", "recall") if k in record]
         console.print("  ".join(p for p in parts if p), soft_wrap=True)
 
 

@@ -101,6 +101,9 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
         raise TrainError(f"--augment {config.augment!r}: {e}") from e
     if not 0 <= config.augment_p <= 1 or not 0 <= config.augment_target < 1:
         raise TrainError("--augment-p must be in [0, 1] and --augment-target in [0, 1)")
+    if 0 < config.metric_images < 8:
+        raise TrainError(f"--metric-images {config.metric_images}: score at least 8 generated images (precision "
+                         f"and recall need k = 3 neighbours), or 0 for none")
     if config.batch % 4 or config.batch < 4:
         raise TrainError(f"--batch {config.batch}: must be a multiple of 4 (minibatch-stddev groups)")
     return config, dataset
@@ -424,7 +427,7 @@ def _loop(run: Run, on_snapshot, until_images: int | None, max_seconds: float | 
             progress.update(stage, run.images_seen, rate, {k: v[-1] for k, v in run.pending_losses.items() if v})
             if run.images_seen // every > before // every or run.images_seen >= stop:
                 if c.metric_images > 0:
-                    progress.status(f"computing FID/KID on {c.metric_images} generated images")
+                    progress.status(f"computing KID/FID/precision/recall on {c.metric_images} generated images")
                 record = snapshot(run, stage, rate, run.elapsed_s + training_s)
                 progress.log(record)
                 if on_snapshot is not None:
