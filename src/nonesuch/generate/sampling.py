@@ -22,11 +22,17 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def resize_lanczos(pixels: np.ndarray, size: int) -> np.ndarray:
-    """[N, R, R, 3] uint8 -> [N, size, size, 3] uint8 with Pillow's Lanczos (antialiased when
-    shrinking). Native size passes through untouched."""
+    """[N, R, R, 3] uint8 -> [N, size, size, 3] uint8. Native size passes through untouched;
+    enlarging by a whole factor repeats pixels (a 64 px emoji at 256 px stays crisp: Lanczos made
+    it soft and ringing, and the site shows it pixel for pixel); anything else is Pillow's Lanczos
+    (antialiased when shrinking)."""
     from PIL import Image
 
-    if pixels.shape[1] == size and pixels.shape[2] == size:
+    native = pixels.shape[1]
+    if native == size and pixels.shape[2] == size:
         return pixels
+    if size > native and size % native == 0:
+        factor = size // native
+        return pixels.repeat(factor, axis=1).repeat(factor, axis=2)
     return np.stack([np.asarray(Image.fromarray(p).resize((size, size), Image.LANCZOS))
                      for p in pixels])

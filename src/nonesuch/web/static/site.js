@@ -109,10 +109,25 @@
     verifyCommand.textContent = `nonesuch verify ${fileName(entry)}`;
   }
 
+  // Shown at a whole multiple of its own pixels, drawn as pixels: a 64 px emoji enlarged 4x to
+  // 256 px and shown at 512 stays sharp, where any other factor blurs it or makes uneven pixels.
+  // An image larger than the room is scaled down smoothly as before.
+  function fitCrisply(entry) {
+    const width = entry.width || 0;
+    const room = Math.min(innerWidth * 0.88, innerHeight * 0.66, 720);
+    if (!width || width > room) {
+      picture.style.removeProperty("--picture");
+      picture.classList.toggle("small", width > 0 && width < SMALL_IMAGE);
+      return;
+    }
+    picture.style.setProperty("--picture", `${Math.floor(room / width) * width}px`);
+    picture.classList.add("small");
+  }
+
   function show(entry) {
     picture.src = entry.src;
     picture.alt = entry.alt || "An AI-generated image";
-    picture.classList.toggle("small", (entry.width || SMALL_IMAGE) < SMALL_IMAGE);
+    fitCrisply(entry);
     picture.classList.remove("loading");
     caption.textContent = describe(entry);
     status.textContent = "";
