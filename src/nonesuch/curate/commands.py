@@ -106,7 +106,7 @@ def apply_command(
     target: str = typer.Option(None, "--target", help="Cut with this target's classifier."),
     threshold: float = typer.Option(0.5, "--threshold", help="Keep images with probability >= this."),
     cluster: int = typer.Option(None, "--cluster", help="Instead: cut this cluster of `curate clusters`."),
-    k: int = typer.Option(None, "--k", help="With --cluster: which clustering (default: the latest)."),
+    k: int = typer.Option(None, "--k", help="With --cluster: which clustering.", show_default="the latest"),
 ) -> None:
     """Write the curated subset as a new dataset (every resolution), with grids of kept and near-miss images."""
     from nonesuch.curate.errors import CurateError

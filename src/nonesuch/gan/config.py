@@ -16,7 +16,7 @@ from nonesuch.gan.schedule import Schedule
 
 LOSSES = ("wgan-gp", "ns-r1")
 # Options a resumed run may change: they decide reporting and placement, not the trajectory.
-CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress"}
+CHANGEABLE_ON_RESUME = {"device", "device_used", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress"}
 
 
 class TrainError(Exception):
@@ -61,6 +61,8 @@ class TrainConfig:
     device: str = "auto"               # "auto", "cpu", "cuda", "cuda:1"
     amp: str = "auto"                  # "auto" (bf16 on CUDA and on CPUs with bf16 kernels), "bf16", "fp16", "off"
     progress: bool = True              # rich progress line on a terminal
+    device_used: str = ""              # the device the latest start actually ran on ("cpu", "cuda:0"),
+                                       # written at each start; "device" is what was asked for
 
     @property
     def arch(self) -> Architecture:

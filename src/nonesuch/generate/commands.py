@@ -29,7 +29,7 @@ def generate(
     class_name: Optional[str] = typer.Option(None, "--class", help="Class name (conditional runs)."),
     size: int = typer.Option(256, "--size", help="Output side in px (Lanczos from the native size)."),
     fmt: ImageFormat = typer.Option(ImageFormat.jpg, "--format"),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder (default: latest)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder.", show_default="the latest"),
     amp: str = typer.Option("auto", "--amp", help="Generator precision: auto (bf16 on CPUs with bf16 "
                             "kernels: ~1.7x faster, output within a few grey levels), bf16, off."),
     sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest. Either way "

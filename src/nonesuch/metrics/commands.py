@@ -13,7 +13,7 @@ from nonesuch.progress import fail
 
 def metrics_command(
     run: Path = typer.Argument(..., help="A training run folder."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint folder or its name (default: latest)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint folder or its name.", show_default="the latest"),
     images: int = typer.Option(1000, "--images", help="Number of real and of generated images."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Chooses the real images and the latents."),

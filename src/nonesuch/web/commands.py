@@ -53,7 +53,7 @@ def serve_command(
     max_concurrency: int = typer.Option(64, "--max-concurrency", min=1,
                                         help="Requests in progress at once; more get 429."),
     title: str = typer.Option(DEFAULT_TITLE, "--title", help="Live mode: the page's heading."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint (default: latest)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint.", show_default="the latest"),
     size: int = typer.Option(256, "--size", help="Live mode: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="Live mode: jpg, png or webp."),
     truncation: float = typer.Option(None, "--truncation", help="Live mode: truncation psi."),
