@@ -146,8 +146,27 @@ def show_command(
     _say(f"wrote {path}")
 
 
+def export_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="A new folder, or FILE.zip: one folder per label, "
+                             "plus StyleGAN2-ADA's dataset.json."),
+    resolution: int = typer.Option(None, "--resolution", help="Which stored resolution.", show_default="the largest"),
+) -> None:
+    """Write a dataset's images as plain PNGs (folder per label) or a zip other GAN tools read."""
+    from nonesuch.data.dataset import DatasetError
+    from nonesuch.data.export import export_dataset
+
+    try:
+        summary = export_dataset(dataset, out, resolution)
+    except DatasetError as e:
+        fail(e)
+    _say(f"{summary.images} images at {summary.resolution} px exported to {summary.out} "
+         f"({summary.labels} label folders, {summary.unlabelled} unlabelled)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.command("ingest")(ingest_command)
     app.command("info")(info_command)
     app.command("show")(show_command)
+    app.command("export")(export_command)
