@@ -34,6 +34,8 @@ def generate(
                             "kernels: ~1.7x faster, output within a few grey levels), bf16, off."),
     sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest. Either way "
                               "the watermark needs this install's key (`nonesuch keys init`)."),
+    device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
+                               "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.gan.checkpoint import CheckpointError
@@ -55,7 +57,7 @@ def generate(
         fail(error)
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
-                            format=fmt.value, sign=sign, amp=amp)
+                            format=fmt.value, sign=sign, amp=amp, device=device)
     try:
         summary = generate_to_folder(config)
     except (CheckpointError, ProvenanceError, GenerateError) as error:
@@ -75,6 +77,8 @@ def interpolate(
     truncation: Optional[float] = typer.Option(None, "--truncation", help="PSI in (0, 1], as for generate."),
     class_name: Optional[str] = typer.Option(None, "--class"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint"),
+    device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
+                               "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
     from nonesuch.gan.checkpoint import CheckpointError
@@ -85,7 +89,7 @@ def interpolate(
     try:
         config = WalkConfig(run=str(run), out=str(out), seeds=parse_seeds(seeds),
                             frames_per_step=frames, fps=fps, size=size, truncation=truncation,
-                            class_name=class_name, checkpoint=checkpoint)
+                            class_name=class_name, checkpoint=checkpoint, device=device)
         path = write_walk(config)
     except (CheckpointError, ProvenanceError, ValueError) as error:
         fail(error)

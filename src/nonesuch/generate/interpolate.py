@@ -44,6 +44,7 @@ class WalkConfig:
     truncation: float | None = None
     class_name: str | None = None
     checkpoint: str | None = None
+    device: str = "cpu"                   # where the generator runs: cpu, auto, cuda, cuda:N
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -80,7 +81,9 @@ def write_walk(config: WalkConfig, show_progress: bool = True, registry=None) ->
         raise ValueError("a walk needs at least 2 seeds and 1 frame per step")
     check_truncation(config.truncation)
     marking = watermark_config()                          # before any work: the key must exist
-    loaded = load_generator(config.run, checkpoint=config.checkpoint)
+    from nonesuch.gan.distributed import choose_device
+
+    loaded = load_generator(config.run, checkpoint=config.checkpoint, device=str(choose_device(config.device)))
     label = class_index(loaded.class_names, config.class_name)
     if label is None and loaded.class_names:
         label = config.seeds[0] % len(loaded.class_names)   # same rule as `generate` for seed 0
@@ -95,6 +98,7 @@ def _walk_record(config: WalkConfig, loaded, label: int | None, fmt: str):
     from datetime import datetime, timezone
 
     import nonesuch
+    from nonesuch.generate.about import training_data
     from nonesuch.provenance.record import GenerationRecord
     from nonesuch.provenance.registry import walk_watermark_id_for
 
@@ -107,7 +111,7 @@ def _walk_record(config: WalkConfig, loaded, label: int | None, fmt: str):
         watermark_id=walk_watermark_id_for(loaded.checkpoint_sha256, walk_seeds,
                                            config.frames_per_step, class_name, config.truncation),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds)
+        nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds, **training_data(config.run))
 
 
 def _marked_frames(config: WalkConfig, loaded, label: int | None, watermark_id: int, marking,
@@ -122,9 +126,10 @@ def _marked_frames(config: WalkConfig, loaded, label: int | None, watermark_id: 
     with progress_bar("walk", len(z), disable=not show_progress) as advance, torch.inference_mode():
         for start in range(0, len(z), BATCH_SIZE):
             batch = z[start:start + BATCH_SIZE]
-            labels = None if label is None else torch.full((len(batch),), label, dtype=torch.int64)
-            pixels = resize_lanczos(to_uint8(loaded.generator(batch, labels, truncation=config.truncation)),
-                                    config.size)
+            device = next(loaded.generator.parameters()).device
+            labels = None if label is None else torch.full((len(batch),), label, dtype=torch.int64, device=device)
+            images = loaded.generator(batch.to(device), labels, truncation=config.truncation)
+            pixels = resize_lanczos(to_uint8(images.cpu()), config.size)
             frames.extend(watermark.embed(p, watermark_id, config=marking) for p in pixels)
             advance(len(batch))
     return np.stack(frames)

@@ -60,6 +60,7 @@ def serve_command(
     pool_size: int = typer.Option(64, "--pool-size", min=1, help="Live mode: images kept ready."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
+    device: str = typer.Option("cpu", "--device", help="Live mode: where the generator runs: cpu, auto, cuda, cuda:N."),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
     from nonesuch.web.live_pool import PoolConfig
@@ -67,7 +68,7 @@ def serve_command(
 
     config = ServerConfig(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
-        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation,
+        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation, device=device,
                         pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
     with _user_errors(ServeError, target):
         app = create_app(target, config)
