@@ -36,9 +36,10 @@ def summary_lines(run) -> list[str]:
         where += f", {placement.world_size} processes"
     phases = " -> ".join(f"{kind[0]}{resolution}" for kind, resolution, _ in schedule.stages())
     start = "from the start" if run.images_seen == 0 else f"resuming at {run.images_seen:,} images ({schedule.at(run.images_seen).name})"
+    classes = len(c.class_names)
+    conditioning = f"conditional on {classes} class{'es' if classes != 1 else ''}" if c.conditional else "unconditional"
     return [
-        f"train {c.out}: preset {c.preset}, {c.resolution} px, {c.loss}, batch {c.batch}, "
-        f"{'conditional on ' + str(len(c.class_names)) + ' classes' if c.conditional else 'unconditional'}",
+        f"train {c.out}: preset {c.preset}, {c.resolution} px, {c.loss}, batch {c.batch}, {conditioning}",
         f"  networks: G {_millions(parameter_count(run.generator))} parameters, "
         f"D {_millions(parameter_count(run.discriminator))}",
         f"  schedule: {c.kimg:g} kimg per phase, {len(schedule.stages())} phases ({phases}), "
