@@ -50,7 +50,9 @@ class EmojiProducer:
         Image.alpha_composite(canvas, emoji).convert("RGB").save(buffer, "PNG")
         data = buffer.getvalue()
         record = {"seed": seed, "class_name": png.parent.name, "watermark_id": seed * 7919,
-                  "sha256": hashlib.sha256(data).hexdigest()}
+                  "sha256": hashlib.sha256(data).hexdigest(), "run": "emoji-test", "checkpoint": "000000064",
+                  "trained_on": "48 images of emoji", "licence": "CC BY-SA 4.0",
+                  "attribution": "OpenMoji", "created": "2026-12-03T08:00:00+00:00"}
         return ProducedImage(data, "image/png", "png", record)
 
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from nonesuch.curate import commands as curate_commands
 from nonesuch.data import commands as data_commands
@@ -24,6 +25,43 @@ app = typer.Typer(
 for stage in (data_commands, curate_commands, gan_commands, metrics_commands,
               generate_commands, provenance_commands, web_commands):
     stage.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from nonesuch import __version__
+
+        print(f"nonesuch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Turn a pile of images into a generator of new ones, and publish them honestly."""
+
+
+@app.command("doctor")
+def doctor_command(
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
+) -> None:
+    """What this install can do: device, bf16, FID network, TensorBoard, ONNX Runtime, C2PA, keys, tools."""
+    import json
+
+    from nonesuch.doctor import as_dict, header, run_checks
+    from nonesuch.progress import console
+
+    checks = run_checks()
+    if as_json:
+        print(json.dumps(as_dict(checks), indent=2))
+        return
+    console.print(header(), soft_wrap=True, highlight=False)
+    for check in checks:
+        mark = "[green]ok[/green]     " if check.ok else "[yellow]missing[/yellow]"
+        console.print(f"{mark} {check.name:<12} {escape(check.found)}  [dim]({escape(check.needed_for)})[/dim]",
+                      soft_wrap=True, highlight=False)
 
 
 @app.command("demo")

@@ -100,7 +100,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> Path:
         shutil.rmtree(site)  # made from another generator or count: rebuild rather than mix
     if not site.exists():
         with _step(f"generate, watermark, sign and publish {config.count} images"):
-            publish_run(run, site, config.count, title="This emoji does not exist")
+            publish_run(run, site, config.count)   # the default title, as `serve RUN` shows live
     console.print(f"  site: {site.resolve()} (open index.html, or any static host)")
     if config.serve:
         from nonesuch.web.server import ServerConfig, serve

@@ -15,7 +15,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
 from nonesuch.names import printable
 
 # Progress and messages go to stderr so `--json` output on stdout stays machine-readable.
-console = Console(stderr=True)
+# Piped or redirected (CI logs, `2>&1 | grep`), lines are never wrapped at rich's default 80
+# columns: a path, a reason or a training log line stays whole on its line.
+console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 @contextmanager

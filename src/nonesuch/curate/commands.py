@@ -23,13 +23,20 @@ def _open(dataset: Path):
 
 
 @curate_app.command("embed")
-def embed_command(dataset: Path = typer.Argument(..., help="Dataset folder.")) -> None:
+def embed_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    device: str = typer.Option("cpu", "--device", help="cpu, auto (CUDA if onnxruntime has it), cuda or cuda:N."),
+) -> None:
     """EfficientNet-Lite0 features + ImageNet logits for every image, cached in the dataset (resumable)."""
-    from nonesuch.curate.embed import embed_dataset
+    from nonesuch.curate.embed import EmbedConfig, embed_dataset
+    from nonesuch.curate.errors import CurateError
 
     ds = _open(dataset)
-    with progress_bar("embedding", len(ds)) as advance:
-        embeddings = embed_dataset(ds, advance=advance)
+    try:
+        with progress_bar("embedding", len(ds)) as advance:
+            embeddings = embed_dataset(ds, EmbedConfig(device=device), advance=advance)
+    except CurateError as error:
+        fail(error)
     speed = embeddings.info.get("images_per_second")
     console.print(f"{len(embeddings.features)} images embedded into {ds.root / 'embeddings'}"
                   + (f" ({speed} img/s)" if speed else " (cached)"))
@@ -107,7 +114,7 @@ def apply_command(
     target: str = typer.Option(None, "--target", help="Cut with this target's classifier."),
     threshold: float = typer.Option(0.5, "--threshold", help="Keep images with probability >= this."),
     cluster: int = typer.Option(None, "--cluster", help="Instead: cut this cluster of `curate clusters`."),
-    k: int = typer.Option(None, "--k", help="With --cluster: which clustering (default: the latest)."),
+    k: int = typer.Option(None, "--k", help="With --cluster: which clustering.", show_default="the latest"),
 ) -> None:
     """Write the curated subset as a new dataset (every resolution), with grids of kept and near-miss images."""
     from nonesuch.curate.errors import CurateError

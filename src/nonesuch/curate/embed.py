@@ -50,6 +50,7 @@ class EmbedConfig:
     mean: float = 0.5
     std: float = 0.5
     precision: str = "int8"      # or "float32"; features of the two differ slightly, so never mixed
+    device: str = "cpu"          # ONNX Runtime provider: cpu, auto (CUDA if this onnxruntime has it), cuda, cuda:N
 
 
 @dataclass
@@ -72,11 +73,17 @@ def onnx_model_path(config: EmbedConfig = EmbedConfig()) -> Path:
         raise CurateError(f"embedding precision must be float32 or int8, not {config.precision!r}")
     # Everything baked into the graph is in its name, so a changed config never reuses a stale export.
     path = cache_dir() / f"{MODEL_NAME}-u8nhwc-{config.input_size}-m{config.mean}-s{config.std}.onnx"
+    quantised = path.with_name(path.stem + f"-int8-calib{CALIBRATION_VERSION}.onnx")
+    if not path.is_file() or (config.precision == "int8" and not quantised.is_file()):
+        from nonesuch.progress import console   # a first run is otherwise silent for ~20-40 s
+
+        console.print(f"first use: exporting EfficientNet-Lite0 to ONNX (~5 s)"
+                      + (" and calibrating its int8 graph (~30 s)" if config.precision == "int8" else "")
+                      + f"; cached in {cache_dir()} for every later run", soft_wrap=True, highlight=False)
     if not path.is_file():
         _export_onnx(path, config)
     if config.precision == "float32":
         return path
-    quantised = path.with_name(path.stem + f"-int8-calib{CALIBRATION_VERSION}.onnx")
     if not quantised.is_file():
         _quantise_onnx(path, quantised)
     return quantised
@@ -185,7 +192,21 @@ def _sessions(config: EmbedConfig):
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     model = str(onnx_model_path(config))
-    return [ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]) for _ in range(sessions)]
+    providers = execution_providers(config.device, ort.get_available_providers())
+    return [ort.InferenceSession(model, options, providers=providers) for _ in range(sessions)]
+
+
+def execution_providers(device: str, available: list[str]) -> list:
+    """ONNX Runtime providers for --device; CUDA needs an onnxruntime built with it (onnxruntime-gpu)."""
+    if device == "cpu" or (device == "auto" and "CUDAExecutionProvider" not in available):
+        return ["CPUExecutionProvider"]
+    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
+        raise CurateError(f"--device {device!r}: choose cpu, auto, cuda or cuda:N")
+    if "CUDAExecutionProvider" not in available:
+        raise CurateError(f"--device {device}: this onnxruntime has no CUDA provider "
+                          f"(pip install onnxruntime-gpu); use --device cpu")
+    device_id = int(device.split(":", 1)[1]) if ":" in device else 0
+    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
 
 
 def source_resolution(dataset: Dataset, input_size: int) -> int:

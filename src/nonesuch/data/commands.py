@@ -44,12 +44,12 @@ def ingest_command(
     resolution: int = typer.Option(128, "--resolution", help="Largest side stored (power of two, 4..1024); every smaller power of two is stored too."),
     crop: str = typer.Option("center", "--crop", help="center: crop the long side; pad: fit inside a square of --background."),
     background: str = typer.Option("white", "--background", help="Colour under transparent pixels and around padded images."),
-    min_size: int = typer.Option(None, "--min-size", help="Reject images whose squared side is shorter (default: resolution / 2)."),
+    min_size: int = typer.Option(None, "--min-size", help="Reject images whose squared side is shorter.", show_default="resolution / 2"),
     labels_from: str = typer.Option("folder", "--labels-from", help="folder: label = parent folder name; none."),
     dedupe: str = typer.Option("exact", "--dedupe", help="exact: identical files; near: also re-encoded/resized copies (perceptual hash)."),
     near_distance: int = typer.Option(6, "--near-distance", help="With --dedupe near: pHash bits (of 64) that may differ."),
     max_pixels: int = typer.Option(89_478_485, "--max-pixels", help="Reject images with more pixels (decompression bombs)."),
-    workers: int = typer.Option(None, "--workers", help="Decode processes (default: all cores)."),
+    workers: int = typer.Option(None, "--workers", help="Decode processes.", show_default="all cores"),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ) -> None:
     """Turn folders, files and archives of images into a dataset (resumable; re-running adds only what is new)."""
@@ -94,15 +94,22 @@ def _print_ingest_summary(summary) -> None:
 
 
 def info_command(
-    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    dataset: Path = typer.Argument(..., help="Dataset folder, or a training run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
     check: bool = typer.Option(False, "--check", help="Also check that every manifest row agrees with its stored pixels (reads them all); exit 1 if not."),
 ) -> None:
-    """What a dataset holds: images, resolutions, labels, sources, rejected files by reason."""
+    """What a dataset holds (images, resolutions, labels, sources, rejected files by reason), or
+    where a run is (schedule, images seen, checkpoints and their scores)."""
     from nonesuch.data.check import check_dataset
     from nonesuch.data.dataset import DatasetError
     from nonesuch.data.info import dataset_info
+    from nonesuch.gan.run_info import is_run_folder
 
+    if is_run_folder(dataset):
+        from nonesuch.gan.commands import print_run_info
+
+        print_run_info(dataset, as_json)
+        return
     try:
         info = dataset_info(dataset)
         checked = check_dataset(dataset, show_progress=not as_json) if check else None
@@ -152,7 +159,7 @@ def show_command(
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     label: str = typer.Option(None, "--label", help="Only images with this label."),
     n: int = typer.Option(64, "--n", help="How many images (spread evenly over the dataset)."),
-    resolution: int = typer.Option(None, "--resolution", help="Which stored resolution (default: largest)."),
+    resolution: int = typer.Option(None, "--resolution", help="Which stored resolution.", show_default="the largest"),
 ) -> None:
     """Write a grid of dataset images to a PNG, to look at."""
     from nonesuch.data.dataset import DatasetError
@@ -165,8 +172,27 @@ def show_command(
     _say(f"wrote {path}")
 
 
+def export_command(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="A new folder, or FILE.zip: one folder per label, "
+                             "plus StyleGAN2-ADA's dataset.json."),
+    resolution: int = typer.Option(None, "--resolution", help="Which stored resolution.", show_default="the largest"),
+) -> None:
+    """Write a dataset's images as plain PNGs (folder per label) or a zip other GAN tools read."""
+    from nonesuch.data.dataset import DatasetError
+    from nonesuch.data.export import export_dataset
+
+    try:
+        summary = export_dataset(dataset, out, resolution)
+    except DatasetError as e:
+        fail(e)
+    _say(f"{summary.images} images at {summary.resolution} px exported to {summary.out} "
+         f"({summary.labels} label folders, {summary.unlabelled} unlabelled)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.command("ingest")(ingest_command)
     app.command("info")(info_command)
     app.command("show")(show_command)
+    app.command("export")(export_command)

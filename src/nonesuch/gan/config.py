@@ -20,7 +20,7 @@ LOSSES = ("wgan-gp", "ns-r1")
 # threads is changeable but not free: it changes the order of sums in every convolution, so the
 # run takes a (slightly) different path from there; train logs the change and saves the new count.
 CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkpoints", "amp", "progress",
-                        "threads"}
+                        "threads", "device_used"}
 
 
 class TrainError(GanError):
@@ -71,6 +71,8 @@ class TrainConfig:
     threads: int = 0                   # CPU threads per process; 0 = auto (OMP_NUM_THREADS, else every CPU
                                        # this process may use), resolved at the start and saved, since the
                                        # count is part of the trajectory: a resume reuses it
+    device_used: str = ""              # the device the latest start actually ran on ("cpu", "cuda:0"),
+                                       # written at each start; "device" is what was asked for
 
     @property
     def arch(self) -> Architecture:

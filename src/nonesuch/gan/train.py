@@ -20,7 +20,7 @@ import torch
 
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
-from nonesuch.gan import augment, checkpoint, distributed, divergence, losses
+from nonesuch.gan import augment, checkpoint, distributed, divergence, losses, startup, tensorboard_log
 from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, config_needs_saving
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
@@ -338,13 +338,15 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
     if not run.placement.is_main:
         return record
     latents, labels = snapshot_latents(c, run.placement.device)
-    save_grid(run.generator_ema, latents, labels, stage, run.dir / "grids" / f"{run.images_seen:09d}.png")
+    grid = run.dir / "grids" / f"{run.images_seen:09d}.png"
+    save_grid(run.generator_ema, latents, labels, stage, grid)
     if c.metric_images > 0:
         record |= _metrics(run, stage)
     # Log first, checkpoint second: a kill between the two leaves a line that the resume (from
     # the previous checkpoint) drops and writes again, never a checkpoint without its line.
     with open(run.dir / "log.jsonl", "a") as log:
         log.write(json.dumps(record) + "\n")
+    tensorboard_log.add_snapshot(run, record, grid)
     checkpoint.save_checkpoint(run.dir, run.generator, run.discriminator, run.generator_ema, run.optimizers,
                                {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
                                 "stage": _stage_dict(stage), "seed": c.seed,
@@ -397,6 +399,7 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
     distributed.barrier(placement)
     run = _build(config, placement, dataset)
     _resume(run)
+    startup.announce(run)
     try:
         _loop(run, on_snapshot, until_images, max_seconds)
     finally:

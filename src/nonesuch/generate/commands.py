@@ -33,11 +33,13 @@ def generate(
     class_name: Optional[str] = typer.Option(None, "--class", help="Class name (conditional runs)."),
     size: int = typer.Option(256, "--size", help="Output side in px (Lanczos from the native size)."),
     fmt: ImageFormat = typer.Option(ImageFormat.jpg, "--format"),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder (default: latest)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint folder.", show_default="the latest"),
     amp: str = typer.Option("auto", "--amp", help="Generator precision: auto (bf16 on CPUs with bf16 "
                             "kernels: ~1.7x faster, output within a few grey levels), bf16, off."),
     sign: bool = typer.Option(True, "--sign/--no-sign", help="Embed a signed C2PA manifest. Either way "
                               "the watermark needs this install's key (`nonesuch keys init`)."),
+    device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
+                               "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.errors import NonesuchError
@@ -59,7 +61,7 @@ def generate(
         fail(f"--truncation: {error}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
-                            format=fmt.value, sign=sign, amp=amp)
+                            format=fmt.value, sign=sign, amp=amp, device=device)
     try:
         summary = generate_to_folder(config)
     except NonesuchError as error:
@@ -79,6 +81,8 @@ def interpolate(
     truncation: Optional[float] = typer.Option(None, "--truncation", help="PSI in (0, 1], as for generate."),
     class_name: Optional[str] = typer.Option(None, "--class"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint"),
+    device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
+                               "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
     from nonesuch.errors import NonesuchError
@@ -88,7 +92,7 @@ def interpolate(
     try:
         config = WalkConfig(run=str(run), out=str(out), seeds=parse_seeds(seeds),
                             frames_per_step=frames, fps=fps, size=size, truncation=truncation,
-                            class_name=class_name, checkpoint=checkpoint)
+                            class_name=class_name, checkpoint=checkpoint, device=device)
         path = write_walk(config)
     except ValueError as error:           # a bad --seeds
         fail(f"--seeds: {error}")

