@@ -81,12 +81,13 @@ def is_run(folder: Path) -> bool:
 
 
 def generator_folder(source: str | Path) -> Path:
-    """The folder `source` names: a path that exists, else a shipped generator's name."""
+    """The folder `source` names: a path (returned as is: whoever opens it names what is
+    missing), or a bare name that is not a folder here, which must be a shipped generator's."""
     path = Path(source)
-    if path.exists():
+    if path.exists() or path.name != str(source):
         return path
     shipped = pretrained_folder() / str(source)
-    if path.name == str(source) and (shipped / INFO_FILE).is_file():
+    if (shipped / INFO_FILE).is_file():
         return shipped
     names = ", ".join(info.name for info in list_generators())
     raise CheckpointError(f"{source}: no such folder, and not the name of a shipped generator "

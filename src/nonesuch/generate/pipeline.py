@@ -37,7 +37,7 @@ from typing import Iterator
 import numpy as np
 
 import nonesuch
-from nonesuch.cpus import usable_cpu_count
+from nonesuch.cpus import torch_threads, usable_cpu_count
 from nonesuch.gan.sampling import check_truncation
 from nonesuch.generate.errors import GenerateError
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
@@ -133,16 +133,19 @@ class Producer:
         if self._workers is None and (self.processes is True or
                                       (self.processes is None and len(seeds) >= PROCESS_POOL_MIN)):
             self._workers = FinishPool(self.finish_settings, self.threads)
-        pending = None                  # (records, pixels, futures) of the batch being finished
-        for start in range(0, len(seeds), batch_size):
-            batch = seeds[start:start + batch_size]
-            pixels = self.native_pixels(batch)               # [B, R, R, 3]; resized when finished
+        # The generator's thread count for the whole stream, not per batch: changing torch's
+        # count resizes its OpenMP pool (~ms), a few percent of a 16-image batch.
+        with torch_threads(self.generator_threads):
+            pending = None              # (records, pixels, futures) of the batch being finished
+            for start in range(0, len(seeds), batch_size):
+                batch = seeds[start:start + batch_size]
+                pixels = self.native_pixels(batch)           # [B, R, R, 3]; resized when finished
+                if pending is not None:
+                    yield self._collect(*pending)
+                records = [self._record(seed) for seed in batch]
+                pending = (records, pixels, [self._submit(p, r) for p, r in zip(pixels, records)])
             if pending is not None:
                 yield self._collect(*pending)
-            records = [self._record(seed) for seed in batch]
-            pending = (records, pixels, [self._submit(p, r) for p, r in zip(pixels, records)])
-        if pending is not None:
-            yield self._collect(*pending)
 
     def _submit(self, pixels: np.ndarray, record: GenerationRecord) -> Future:
         """Finish one image in the worker processes if there are any, else on a thread here."""
