@@ -80,6 +80,8 @@ def _smoke(dataset: Path, out: Path, options: dict) -> None:
         raise TrainError(str(e)) from e
     given = {k: v for k, v in options.items() if v is not None}
     smoke = {**SMOKE_OPTIONS, "resolution": min(16, ds.resolution), "conditional": bool(ds.label_names())}
+    if len(ds) < 2:
+        smoke["metric_images"] = 0  # FID/KID need 2 real images; everything else runs on one
     smoke.update(given)
     started = time.perf_counter()
     config = resolve_config(dataset, out, smoke)

@@ -67,6 +67,9 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
         raise TrainError(str(e)) from e
     if len(dataset) == 0:
         raise TrainError(f"{config.dataset}: the dataset holds no images")
+    if config.metric_images > 0 and len(dataset) < 2:  # FID fits a covariance: one image has none
+        raise TrainError(f"{config.dataset}: FID/KID need at least 2 real images, the dataset has 1; "
+                         f"use --metric-images 0")
     config.resolution = config.resolution or min(dataset.resolution, config.arch.max_resolution)
     if config.resolution not in dataset.resolutions:
         raise TrainError(f"{config.dataset}: has no {config.resolution} px images "
