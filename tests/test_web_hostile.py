@@ -43,7 +43,7 @@ def test_idle_and_half_sent_connections_are_closed_and_health_still_answers(site
     monkeypatch.setattr(connections, "REQUEST_HEAD_S", 1.0)
     with start_server(site, ServerConfig(port=0)) as server:
         host, port = _address(server.url)
-        idle = [socket.create_connection((host, port), timeout=5) for _ in range(100)]
+        idle = [socket.create_connection((host, port), timeout=5) for _ in range(300)]
         slow = [socket.create_connection((host, port), timeout=5) for _ in range(20)]
         for connection in slow:           # slowloris: a request head that never ends
             connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ")
