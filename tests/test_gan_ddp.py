@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gan_fixtures import subprocess_env
@@ -10,13 +11,19 @@ from gan_fixtures import subprocess_env
 from nonesuch.gan.checkpoint import latest_checkpoint
 
 
-def test_two_gloo_processes_train_and_agree_on_weights(emoji_dataset, tmp_path):
+WORKER = Path(__file__).with_name("gan_ddp_worker.py")
+
+
+def _torchrun(*args: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(WORKER), *args], env={**subprocess_env(), **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_two_gloo_processes_train_stop_resume_and_agree_on_weights(emoji_dataset, tmp_path):
+    """Stop at 64 images and resume in the same processes (the smoke run's path), rank 0 late."""
     out = tmp_path / "ddp"
-    worker = Path(__file__).with_name("gan_ddp_worker.py")
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(worker), str(emoji_dataset), str(out)],
-        env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    result = _torchrun(str(emoji_dataset), str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
     assert [s["images_seen"] for s in rank0] == [64, 128, 192]
@@ -24,6 +31,15 @@ def test_two_gloo_processes_train_and_agree_on_weights(emoji_dataset, tmp_path):
     assert rank0 == rank1  # identical G, D and EMA on both ranks after every snapshot
     assert rank0[0]["G"] != rank0[-1]["G"]  # and they did train
     assert latest_checkpoint(out).name == "000000192"  # written once, by rank 0
+
+
+def test_a_stuck_rank_fails_the_run_loudly_instead_of_hanging_it():
+    started = time.monotonic()
+    result = _torchrun("stuck", NONESUCH_DISTRIBUTED_TIMEOUT_S="3")
+    assert result.returncode != 0
+    assert "monitoredBarrier" in result.stderr and "1" in result.stderr, result.stderr[-3000:]
+    # the launcher's start-up on a loaded machine is most of this; without the limit it is 60 s+
+    assert time.monotonic() - started < 55
 
 
 def test_training_threads_ignore_momentary_load(monkeypatch):

@@ -67,3 +67,94 @@ def test_a_registry_from_before_walks_gets_the_walk_column(tmp_path):
         assert registry.lookup(walk.watermark_id)["walk_seeds"] == "0,3,5"
     assert walk.watermark_id not in (record(0).watermark_id,
                                      walk_watermark_id_for("ab" * 32, "0,3,5", 12, None, None))
+
+
+# A writer process for the concurrency sweep: opens the registry (racing the others to create it
+# and its schema), then adds batches of 10 seeds, overlapping the next batch and every other
+# writer (the same image registered twice). The "thief" registers, at the same moments, other
+# images (seed 10**6 + s, another run and file) under the IDs of the seeds the others register.
+_WRITER = """
+import sys
+from nonesuch.provenance.errors import ProvenanceError
+from nonesuch.provenance.record import GenerationRecord
+from nonesuch.provenance.registry import Registry, watermark_id_for
+
+path, thief = sys.argv[1], sys.argv[2] == "1"
+def record(seed, run="run", sha256="f" * 64, watermark_id=None):
+    return GenerationRecord(run=run, checkpoint="000001", checkpoint_sha256="ab" * 32, seed=seed,
+                            class_name=None, truncation=None, size=256, format="jpg",
+                            watermark_id=watermark_id or watermark_id_for("ab" * 32, seed, None, None),
+                            created="2026-01-01T00:00:00+00:00", sha256=sha256)
+refused = 0
+with Registry(path) as registry:
+    for batch in range(40):
+        seeds = range(batch * 5, batch * 5 + 10)
+        if thief:
+            records = [record(10**6 + s, run="thief", sha256="e" * 64, watermark_id=record(s).watermark_id)
+                       for s in seeds]
+        else:
+            records = [record(s) for s in seeds]
+        try:
+            registry.add(records)
+        except ProvenanceError as error:
+            assert "refusing" in str(error), error
+            refused += 1
+print(refused)
+"""
+
+
+def test_concurrent_writers_neither_fail_nor_overwrite_each_other(tmp_path):
+    """Writers in separate processes on one registry: no 'database is locked', no traceback, and
+    each ID belongs wholly to one image: a writer whose check ran before another process wrote
+    the ID must be refused, not merge its run and file into the other image's row."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "shared.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), "1" if i == 0 else "0"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(4)]
+    results = [(w.wait(timeout=120), *w.communicate()) for w in writers]
+    for code, out, err in results:
+        assert code == 0 and not err, err[-2000:]
+    with Registry(path) as registry:
+        assert len(registry) == 40 * 5 + 5
+        owners = []
+        for seed in range(205):
+            row = registry.lookup(watermark_id_for("ab" * 32, seed, None, None))
+            owner = "honest" if row["seed"] == seed else "thief"
+            assert (row["run"], row["sha256"]) == (("run", "f" * 64) if owner == "honest" else ("thief", "e" * 64)), row
+            owners.append(owner)
+    refusals = sum(int(out) for _, out, _ in results)
+    assert refusals >= 40  # every thief batch, or the honest batches it beat, refused whole
+
+
+def test_no_other_writer_gets_between_the_collision_check_and_the_write(tmp_path):
+    """Deterministic form of the race above: a second connection tries to register a clashing
+    image right after the first one checked the ID and before it wrote. It must wait (here: give
+    up after its short timeout, with one line), never merge into or overwrite the row."""
+    path = tmp_path / "r.sqlite"
+    first, second = Registry(path), Registry(path, busy_timeout_s=0.2)
+    thief = record(99, sha256="e" * 64, run="thief", watermark_id=record(1).watermark_id)
+    outcome = []
+    check = first.lookup
+
+    def check_then_race(watermark_id):
+        found = check(watermark_id)
+        try:
+            second.add([thief])
+            outcome.append("thief wrote")
+        except ProvenanceError as error:
+            outcome.append(str(error))
+        return found
+
+    first.lookup = check_then_race
+    first.add([record(1)])
+    row = second.lookup(record(1).watermark_id)
+    assert (row["seed"], row["run"], row["sha256"]) == (1, "run", "f" * 64)
+    assert outcome and "busy" in outcome[0] and "\n" not in outcome[0]
+    first.close()
+    second.close()

@@ -290,11 +290,11 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         generator = config.make_generator()
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{run_dir / 'config.json'}: incompatible with this version of nonesuch ({e})") from e
-    if checkpoint is None:
+    if checkpoint is None:  # the newest intact one; none at all is _checkpoint_folder's error
         from nonesuch.progress import print_warning
 
-        folder = newest_good_checkpoint(run_dir, ("generator_ema.safetensors",), warn or print_warning)
-    folder = _checkpoint_folder(run_dir, checkpoint if checkpoint is not None else folder)
+        checkpoint = newest_good_checkpoint(run_dir, ("generator_ema.safetensors",), warn or print_warning)
+    folder = _checkpoint_folder(run_dir, checkpoint)
     state = read_state(folder)
     weights = folder / "generator_ema.safetensors"
     sha256 = load_weights(generator, folder, weights.name, state, device)

@@ -125,7 +125,10 @@ def _smoke(dataset: Path, out: Path, options: dict) -> None:
     except DatasetError as e:
         raise TrainError(str(e)) from e
     given = {k: v for k, v in options.items() if v is not None}
-    smoke = {**smoke_options(ds), **given}
+    smoke = smoke_options(ds)
+    if len(ds) < 2:
+        smoke["metric_images"] = 0  # FID/KID need 2 real images; everything else runs on one
+    smoke.update(given)
     started = time.perf_counter()
     config = resolve_config(dataset, out, smoke)
     half = config.schedule.total_images // 2 // config.batch * config.batch

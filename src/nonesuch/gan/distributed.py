@@ -5,11 +5,21 @@ backward the gradients are averaged across processes, so every process takes the
 and the weights stay identical. We all-reduce gradients ourselves instead of wrapping the networks
 in DistributedDataParallel: the gradient penalty differentiates D twice, which DDP's hooks do not
 support, and the explicit reduction keeps each training step readable.
+
+One process group for the life of the process: it is created by the first train() and destroyed
+at exit, not per train() call. Re-creating it (the smoke run trains, stops, and resumes in the
+same processes) reused the first group's name, and with it the first group's addresses still
+held in torchrun's store: a rank that looked a peer up before the peer had re-registered dialled
+a socket that no longer existed and waited on it with no end (both ranks had printed "resuming").
+Every wait for the other processes has a time limit, so a rank that is stuck or gone fails the
+run with a message instead of hanging it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 
 import torch
@@ -60,8 +70,16 @@ def training_threads(requested: int = 0) -> int:
 
 
 
+def collective_timeout() -> timedelta:
+    """How long a process waits for the others at any collective: NONESUCH_DISTRIBUTED_TIMEOUT_S,
+    default 15 minutes. It must outlast the longest thing one rank does alone while the others
+    wait, which is rank 0's snapshot (grid, metric, checkpoint) before the barrier after it."""
+    return timedelta(seconds=float(os.environ.get("NONESUCH_DISTRIBUTED_TIMEOUT_S", "900")))
+
+
 def setup(device_name: str) -> Placement:
-    """Join the torchrun process group if launched by torchrun, else a single process."""
+    """Join the torchrun process group if launched by torchrun (once per process; later calls
+    reuse it), else a single process."""
     device = choose_device(device_name)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
@@ -71,7 +89,8 @@ def setup(device_name: str) -> Placement:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=collective_timeout())
+        atexit.register(_destroy_process_group)
     return Placement(device, rank, world_size)
 
 
@@ -101,10 +120,16 @@ def sum_over_processes(values: torch.Tensor, placement: Placement) -> torch.Tens
 
 
 def barrier(placement: Placement) -> None:
-    if placement.world_size > 1:
-        dist.barrier()
+    """Wait for every process, at most collective_timeout(). On gloo a monitored barrier: rank 0
+    fails naming the ranks that did not arrive, instead of every rank failing alike."""
+    if placement.world_size == 1:
+        return
+    if dist.get_backend() == "gloo":
+        dist.monitored_barrier(timeout=collective_timeout(), wait_all_ranks=True)
+    else:
+        dist.barrier()  # NCCL: bounded by the group's timeout (the watchdog aborts a stuck collective)
 
 
-def teardown(placement: Placement) -> None:
-    if placement.world_size > 1 and dist.is_initialized():
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
         dist.destroy_process_group()

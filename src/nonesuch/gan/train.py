@@ -69,6 +69,9 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
     if len(dataset) == 0:
         raise TrainError(f"{config.dataset}: the dataset holds no images")
     _check_fingerprint(config, dataset)
+    if config.metric_images > 0 and len(dataset) < 2:  # FID fits a covariance: one image has none
+        raise TrainError(f"{config.dataset}: FID/KID need at least 2 real images, the dataset has 1; "
+                         f"use --metric-images 0")
     config.resolution = config.resolution or min(dataset.resolution, config.arch.max_resolution)
     if config.resolution not in dataset.resolutions:
         raise TrainError(f"{config.dataset}: has no {config.resolution} px images "
@@ -370,12 +373,21 @@ def _metrics(run: Run, stage: Stage) -> dict:
 
 # -- the loop ----------------------------------------------------------------------------------
 
-def prepare_run(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
-    """Validate, then (only then) create RUN/ and write its config.json if new."""
+def prepare_run(config: TrainConfig, held: contextlib.ExitStack) -> tuple[TrainConfig, Dataset]:
+    """Validate, then (only then) take RUN/'s lock for as long as `held` lasts, create RUN/ and write
+    its config.json if new (or its thread count changed). Rank 0 holds the lock: the other
+    processes of a torchrun job are the same run; a second `train` into RUN/ is refused."""
+    from nonesuch.folder_lock import FolderLock, FolderLockedError
+
     config, dataset = validate(config)
     config_path = Path(config.out) / "config.json"
-    if int(os.environ.get("RANK", "0")) == 0 and config_needs_saving(config_path, config):
-        atomic.write_json(config_path, config.to_dict())
+    if int(os.environ.get("RANK", "0")) == 0:
+        try:
+            held.enter_context(FolderLock(config.out, what="train"))
+        except FolderLockedError as e:
+            raise TrainError(str(e)) from e
+        if config_needs_saving(config_path, config):
+            atomic.write_json(config_path, config.to_dict())
     return config, dataset
 
 
@@ -395,17 +407,15 @@ def train(config: TrainConfig, on_snapshot=None, until_images: int | None = None
         raise TrainError(f"--batch {config.batch}: must split into multiples of 4 over {placement.world_size} processes")
     if max_seconds is not None and placement.world_size > 1:
         raise TrainError("a time limit works in a single process only; use --kimg under torchrun")
-    config, dataset = prepare_run(config)
-    distributed.barrier(placement)
-    run = _build(config, placement, dataset)
-    _resume(run)
-    startup.announce(run)
-    try:
+    with contextlib.ExitStack() as held:
+        config, dataset = prepare_run(config, held)
+        distributed.barrier(placement)
+        run = _build(config, placement, dataset)
+        _resume(run)
+        startup.announce(run)
         _loop(run, on_snapshot, until_images, max_seconds)
-    finally:
-        distributed.teardown(placement)
-    if placement.is_main and run.images_seen >= config.schedule.total_images:
-        save_progress_gif(run.dir / "grids", run.dir / "progress.gif")
+        if placement.is_main and run.images_seen >= config.schedule.total_images:
+            save_progress_gif(run.dir / "grids", run.dir / "progress.gif")
     return run.dir
 
 

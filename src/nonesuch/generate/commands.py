@@ -14,6 +14,7 @@ from nonesuch.progress import console, fail
 
 GENERATOR_HELP = ("A training RUN folder, an exported generator folder, or the name of a shipped "
                   "generator (`nonesuch generators` lists them).")
+MAX_WALK_KEYFRAMES = 1000
 
 
 class ImageFormat(str, Enum):
@@ -45,18 +46,21 @@ def generate(
     from nonesuch.errors import NonesuchError
     from nonesuch.gan.sampling import check_truncation
     from nonesuch.generate.folder import GenerateConfig, generate_to_folder
-    from nonesuch.generate.sampling import parse_seeds
+    from nonesuch.generate.sampling import Seeds, check_size, parse_seeds
 
     try:
-        seed_list = parse_seeds(seeds) if seeds else list(range(count or 0))
+        seed_list = parse_seeds(seeds) if seeds else Seeds.first(count or 0)
     except ValueError as error:
-        fail(f"--seeds: {error}")
+        fail(f"--seeds: {error}" if seeds else error)
     if count is not None:
+        if count < 0:
+            fail(f"--count must be from 0 to {len(seed_list)}, got {count}")
         seed_list = seed_list[:count]
     if not seed_list:
         fail("nothing to generate: give --count N or --seeds A-B")
     try:
         check_truncation(truncation)
+        check_size(size)
     except ValueError as error:
         fail(f"--truncation: {error}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
@@ -87,10 +91,14 @@ def interpolate(
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
     from nonesuch.errors import NonesuchError
     from nonesuch.generate.interpolate import WalkConfig, write_walk
-    from nonesuch.generate.sampling import parse_seeds
+    from nonesuch.generate.sampling import check_size, parse_seeds
 
     try:
-        config = WalkConfig(run=str(run), out=str(out), seeds=parse_seeds(seeds),
+        keyframes = parse_seeds(seeds)
+        check_size(size)
+        if len(keyframes) > MAX_WALK_KEYFRAMES:  # every keyframe's latent is held, and every frame written
+            raise ValueError(f"{len(keyframes)} keyframes; a walk takes at most {MAX_WALK_KEYFRAMES}")
+        config = WalkConfig(run=str(run), out=str(out), seeds=list(keyframes),
                             frames_per_step=frames, fps=fps, size=size, truncation=truncation,
                             class_name=class_name, checkpoint=checkpoint, device=device)
         path = write_walk(config)

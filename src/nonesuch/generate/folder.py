@@ -12,7 +12,9 @@ with another checkpoint, size, format, truncation or class is refused instead of
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from nonesuch.progress import progress_bar
 class GenerateConfig:
     run: str                             # a RUN folder, an exported generator or a shipped name
     out: str
-    seeds: list[int] = field(default_factory=list)
+    seeds: Sequence[int] = field(default_factory=list)  # a list, range or sampling.Seeds; never listed whole
     checkpoint: str | None = None        # file name or path; latest snapshot if None
     truncation: float | None = None
     class_name: str | None = None
@@ -77,27 +79,42 @@ def _generate(config: GenerateConfig, producer, show_progress: bool) -> Generate
     settings = {**{k: getattr(config, k) for k in SETTINGS_THAT_FIX_THE_FILES},
                 "checkpoint_sha256": producer.generator.checkpoint_sha256, "precision": producer.precision}
     _check_same_settings(out, settings)
-    todo = pending_seeds(out, list(config.seeds), config.format)
-    started = time.perf_counter()
-    if not todo:
-        return GenerateSummary(0, len(config.seeds), out, 0.0)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "generate.json", {**asdict(config), **settings, "seeds": _ranges(config.seeds)})
-    # Writes wait on fsync (disk, not CPU): a few writer threads hide that behind generation.
+    started, written = time.perf_counter(), 0
+    # Seeds are looked at a chunk at a time, never listed whole: 10^9 seeds stay a range.
     with ThreadPoolExecutor(4) as writers, \
-            progress_bar("generate", len(todo), disable=not show_progress) as advance:
-        in_flight: deque = deque()
-        for batch in producer.produce_batches(todo):
-            in_flight.extend(writers.submit(_write_image, out, image) for image in batch)
-            # At most two batches waiting for the disk: bounded memory, errors surface early.
-            while in_flight and (in_flight[0].done() or len(in_flight) > 2 * len(batch)):
-                in_flight.popleft().result()
-                advance()
-        while in_flight:
+            progress_bar("generate", len(config.seeds), disable=not show_progress) as advance:
+        for chunk in _chunks(config.seeds, SEEDS_PER_CHUNK):
+            todo = pending_seeds(out, chunk, config.format)
+            advance(len(chunk) - len(todo))                      # already there: skipped
+            if todo and not written:
+                out.mkdir(parents=True, exist_ok=True)
+                write_json(out / "generate.json", {**asdict(config), **settings, "seeds": _ranges(config.seeds)})
+            written += len(todo)
+            _write_all(producer.produce_batches(todo), out, writers, advance)
+    return GenerateSummary(written, len(config.seeds) - written, out, time.perf_counter() - started)
+
+
+SEEDS_PER_CHUNK = 4096
+
+
+def _chunks(seeds, size: int):
+    iterator = iter(seeds)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _write_all(batches, out: Path, writers: ThreadPoolExecutor, advance) -> None:
+    # Writes wait on fsync (disk, not CPU): a few writer threads hide that behind generation.
+    in_flight: deque = deque()
+    for batch in batches:
+        in_flight.extend(writers.submit(_write_image, out, image) for image in batch)
+        # At most two batches waiting for the disk: bounded memory, errors surface early.
+        while in_flight and (in_flight[0].done() or len(in_flight) > 2 * len(batch)):
             in_flight.popleft().result()
             advance()
-    return GenerateSummary(len(todo), len(config.seeds) - len(todo), out,
-                           time.perf_counter() - started)
+    while in_flight:
+        in_flight.popleft().result()
+        advance()
 
 
 def _check_same_settings(out: Path, settings: dict) -> None:
@@ -125,8 +142,12 @@ def _write_image(out: Path, image) -> None:
     write_json(out / f"{image.record['seed']}.json", image.record, durable=False)
 
 
-def _ranges(seeds: list[int]) -> str:
+def _ranges(seeds) -> str:
     """[0, 1, 2, 5] -> "0-2,5": keeps generate.json short for 10^5 seeds."""
+    from nonesuch.generate.sampling import Seeds
+
+    if isinstance(seeds, Seeds):
+        return str(seeds)  # already ranges; never listed
     parts, run_start = [], None
     ordered = sorted(set(seeds))
     for i, seed in enumerate(ordered):

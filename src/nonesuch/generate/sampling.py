@@ -4,12 +4,79 @@ stays free of torch because the finish workers import it for resize_lanczos."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-9' -> [0..9]; '3,5,10-12' -> [3, 5, 10, 11, 12]. Seeds are non-negative ints."""
-    seeds: list[int] = []
+# A seed is stored as SQLite INTEGER (signed 64-bit) in the registry and seeds a torch generator.
+MAX_SEED = 2 ** 63 - 1
+# Seeds one command may ask for: 10^12 is centuries of generating, and keeps every count a
+# machine-size int (len() of 2**63 seeds would overflow).
+MAX_COUNT = 10 ** 12
+# Output side in px. A batch of 32 finished images at 2048 px is 400 MB of pixels, twice over
+# while the next batch is made; past that a typo (--size 20000: 1.2 GB an image) exhausts memory
+# before the first file is written. Native resolutions are 32-256 px.
+MAX_SIZE = 2048
+
+
+class Seeds(Sequence):
+    """Seeds kept as ranges, never as a list: `--count 1000000000` is a few bytes, not 8 GB.
+    Iterates, slices (step 1) and measures like the list it stands for."""
+
+    def __init__(self, ranges: list[range]):
+        self.ranges = [r for r in ranges if len(r)]
+
+    @classmethod
+    def first(cls, count: int) -> "Seeds":
+        """Seeds 0..count-1."""
+        if not 0 <= count <= MAX_COUNT:
+            raise ValueError(f"--count must be from 0 to {MAX_COUNT}, got {count}")
+        return cls([range(count)])
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.ranges)
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain.from_iterable(self.ranges)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("seed slices take every seed")
+            taken, offset = [], 0
+            for r in self.ranges:       # the part of each range inside [start, stop)
+                lo, hi = max(start - offset, 0), min(stop - offset, len(r))
+                if lo < hi:
+                    taken.append(r[lo:hi])
+                offset += len(r)
+            return Seeds(taken)
+        if index < 0:
+            index += len(self)
+        for r in self.ranges:
+            if index < len(r):
+                return r[index]
+            index -= len(r)
+        raise IndexError("seed index out of range")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __str__(self) -> str:
+        """'0-2,5', as --seeds takes it."""
+        return ",".join(str(r.start) if len(r) == 1 else f"{r.start}-{r[-1]}" for r in self.ranges)
+
+    __repr__ = __str__
+
+
+def parse_seeds(text: str) -> Seeds:
+    """'0-9' -> 0..9; '3,5,10-12' -> 3, 5, 10, 11, 12. Seeds are ints from 0 to MAX_SEED."""
+    ranges: list[range] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         first, _, last = part.partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
@@ -17,8 +84,18 @@ def parse_seeds(text: str) -> list[int]:
         lo, hi = int(first), int(last or first)
         if hi < lo:
             raise ValueError(f"bad seed range {part!r}: {hi} < {lo}")
-        seeds.extend(range(lo, hi + 1))
-    return seeds
+        if hi > MAX_SEED:
+            raise ValueError(f"seed {hi} is out of range: seeds go from 0 to 2**63-1 ({MAX_SEED})")
+        ranges.append(range(lo, hi + 1))
+        if sum(r.stop - r.start for r in ranges) > MAX_COUNT:
+            raise ValueError(f"more than {MAX_COUNT} seeds in {text[:60]!r}; ask for fewer")
+    return Seeds(ranges)
+
+
+def check_size(size: int) -> None:
+    """Output side in px from 1 to MAX_SIZE; ValueError otherwise."""
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"--size must be from 1 to {MAX_SIZE} px, got {size}")
 
 
 def resize_lanczos(pixels: np.ndarray, size: int) -> np.ndarray:

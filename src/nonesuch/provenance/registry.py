@@ -15,14 +15,22 @@ to one ID (chance ~N^2/2^49: 2e-6 for 10^4 images) is detected and refused, neve
 A latent walk (`nonesuch interpolate`) is one row too: every frame carries the walk's one ID
 (`walk_watermark_id_for`), `seed` is its first keyframe and `walk_seeds` lists them all ("0,3,5";
 NULL for a single image). Registries made before walks were marked get the column added.
+
+Many writers, one file: `generate` runs, `interpolate` and the live server may all write at once.
+Each batch is one IMMEDIATE transaction: the write lock is taken before the collision check reads,
+so no other process can register the same ID between the check and the write (with sqlite's
+default deferred transactions one could, and its run and file were merged into the other image's
+row). A writer waits its turn for up to `busy_timeout_s`, then fails with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Iterator
 
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.home import nonesuch_home
@@ -64,27 +72,53 @@ def default_registry_path() -> Path:
 
 
 class Registry:
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0):
         self.path = Path(path) if path else default_registry_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_s = busy_timeout_s
+        # One connection shared by a server's threads: sqlite3 would interleave their transactions.
+        self._lock = threading.RLock()
         try:
-            # Generous timeout: a parallel `generate` or the live server may hold the write lock.
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            # isolation_level=None: transactions are begun here, explicitly (see the module doc).
+            # timeout: a parallel `generate` or the live server may hold the write lock.
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False,
+                                       isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
-            if "walk_seeds" not in columns:                 # a registry from before walks were marked
-                self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
+            with self._write():  # writers opening a new registry at once: one creates, the rest see it
+                for statement in _SCHEMA.split(";"):  # not executescript(): it commits first
+                    if statement.strip():
+                        self._db.execute(statement)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
+                if "walk_seeds" not in columns:                 # a registry from before walks were marked
+                    self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
+        except ProvenanceError:
+            raise
         except sqlite3.DatabaseError as error:
             raise ProvenanceError(f"{self.path}: not a nonesuch registry ({error}); "
                                   "move it away or set NONESUCH_HOME") from error
         self._db.row_factory = sqlite3.Row
-        # One connection shared by a server's threads: sqlite3 would interleave their transactions.
-        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One IMMEDIATE transaction: the write lock first, then the reads and writes; all or none."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                raise ProvenanceError(f"{self.path}: busy, another process held its write lock for over "
+                                      f"{self.busy_timeout_s:g} s; try again") from error
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def add(self, records: list[GenerationRecord]) -> None:
         """Insert or refresh rows for `records`, all or none."""
-        with self._lock, self._db:
+        with self._write():
             for record in records:
                 existing = self.lookup(record.watermark_id)
                 row = {c: getattr(record, c) for c in _COLUMNS}

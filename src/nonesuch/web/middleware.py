@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+from nonesuch.web.connections import printable
+
 access_log = logging.getLogger("nonesuch.web.access")
 error_log = logging.getLogger("nonesuch.web")
 
@@ -63,14 +65,16 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_note)
         except Exception:
-            error_log.exception("error answering %s %s", scope["method"], scope["path"])
+            error_log.exception("error answering %s %s", printable(scope["method"]), printable(scope["path"]))
             if response["status"] == 0:       # nothing sent yet: the client still gets an answer
                 response["status"] = 500
                 await _send_plain(send, 500, b"Internal server error.\n")
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client") or ("-", 0)
-                access_log.info('%s "%s %s" %d %d %.1fms', client[0], scope["method"], scope["path"],
+                # Escaped: the path is the client's to choose, newlines and terminal escapes included.
+                access_log.info('%s "%s %s" %d %d %.1fms', client[0], printable(scope["method"]),
+                                printable(scope["path"]),
                                 response["status"], response["bytes"],
                                 1000 * (time.perf_counter() - started))
 

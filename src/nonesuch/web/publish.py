@@ -19,11 +19,16 @@ record (run, checkpoint_sha256, seed, class, truncation, watermark_id, ...); a r
 from the sidecar when there is one.
 
 The site is built in a hidden staging folder beside SITE and renamed into place, so a server or
-a reader sees the whole old site or the whole new one, never a mix of the two.
+a reader sees the whole old site or the whole new one, never a mix of the two. One publish per
+SITE at a time: the lock lives beside SITE (in `.SITE.lock/`), not in it, since SITE itself is
+renamed away by the swap; a second publish into the same SITE is refused with one line naming
+the first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
 import json
 import os
@@ -32,6 +37,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 from PIL import UnidentifiedImageError
 
@@ -69,7 +75,8 @@ class SiteSummary:
 def publish_site(source: str | os.PathLike, out: str | os.PathLike,
                  title: str = DEFAULT_TITLE) -> SiteSummary:
     """Publish every image under `source` (recursively) as a static site in `out`."""
-    return _publish(PublishConfig(source=str(source), title=title), Path(source), Path(out))
+    with _site_lock(Path(out)):
+        return _publish(PublishConfig(source=str(source), title=title), Path(source), Path(out))
 
 
 def publish_run(run: str | os.PathLike, out: str | os.PathLike, count: int,
@@ -83,7 +90,8 @@ def publish_run(run: str | os.PathLike, out: str | os.PathLike, count: int,
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # The generated files only pass through: the site keeps their exact bytes and records.
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".generated", dir=out.parent) as images:
+    with _site_lock(out), \
+            tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".generated", dir=out.parent) as images:
         generate_to_folder(GenerateConfig(run=str(run), out=images, seeds=list(range(count)),
                                           **generate_options))
         config = PublishConfig(source=str(run), title=title, run=str(run), count=count)
@@ -113,6 +121,23 @@ def _publish(config: PublishConfig, source: Path, out: Path) -> SiteSummary:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SiteSummary(site=out, images=len(images), skipped=skipped, page_bytes=page_bytes)
+
+
+@contextlib.contextmanager
+def _site_lock(out: Path) -> Iterator[None]:
+    from nonesuch.folder_lock import FolderLock, FolderLockedError
+
+    folder = out.with_name(f".{out.name}.lock")
+    try:
+        lock = FolderLock(folder, what="publish").acquire()
+    except FolderLockedError as e:  # name the site, not the lock folder beside it
+        raise PublishError(str(e).replace(folder.name, out.name, 1)) from e
+    try:
+        yield
+    finally:
+        lock.release()
+        with contextlib.suppress(OSError):  # leave nothing beside the site; not empty = another publish's
+            folder.rmdir()
 
 
 def is_site(folder: Path) -> bool:

@@ -196,13 +196,19 @@ def _run_producer(run: Path, live: LiveConfig):
 
 def configure_logging() -> None:
     """Request and error lines on stderr, with time; idempotent."""
+    from nonesuch.web.connections import RateLimit
+
     logger = logging.getLogger("nonesuch.web")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RateLimit())     # a request flood must not become a log flood
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    uvicorn_log = logging.getLogger("uvicorn.error")  # "Invalid HTTP request received." per bad request
+    if not any(isinstance(f, RateLimit) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(RateLimit())
 
 
 def serve(target: str | Path, config: ServerConfig = ServerConfig(), producer=None) -> None:
@@ -214,9 +220,11 @@ def run_app(app, config: ServerConfig) -> None:
     """Serve an app from create_app() until Ctrl-C."""
     import uvicorn
 
+    from nonesuch.web.connections import uvicorn_limits
+
     configure_logging()
     uvicorn.run(app, host=config.host, port=config.port, access_log=False, log_level="info",
-                timeout_graceful_shutdown=5, server_header=False)
+                timeout_graceful_shutdown=5, server_header=False, **uvicorn_limits())
 
 
 class RunningServer:
@@ -244,10 +252,12 @@ def start_server(target: str | Path, config: ServerConfig = ServerConfig(port=0)
     """Start serving on a thread and return once it accepts connections."""
     import uvicorn
 
+    from nonesuch.web.connections import uvicorn_limits
+
     app = create_app(target, config, producer)
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, access_log=False,
                                            log_config=None, server_header=False,
-                                           timeout_graceful_shutdown=5))
+                                           timeout_graceful_shutdown=5, **uvicorn_limits()))
     thread = threading.Thread(target=server.run, name="nonesuch-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
