@@ -447,7 +447,8 @@ def main_actions(args, datasets: dict[str, tuple[Dataset, str]]) -> None:
             title = f"{attribute} '{target}' vs rest"
             rows.append((title, benchmark_actions(title, features, (labels == target).astype(np.int64), args.seeds,
                                                   args.miss, args.max_actions, choices, args.max_labels)))
-    summarise_actions(rows, choices)
+    if rows:
+        summarise_actions(rows, choices)
     if args.time_round:
         time_round(args.work)
 
