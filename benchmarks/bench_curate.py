@@ -13,7 +13,16 @@ discard exist, then margin sampling spread over clusters; see curate/query.py), 
 and margin-only (random cold start, then plain margin) as ablation. --all-targets runs every
 Fashion-MNIST class and every OpenMoji group in turn and ends with one line per target.
 
+--actions counts a person's actions instead of labels (embeddings cached, not timed): a simulated
+person confirms pages (curate/pages.py; 1 action a page, 1 per flip of a wrong proposal, and
+misses --miss = 3 % of the flips it should make, so some labels are wrong) or labels one by one
+(1 action a label, no misses: the old labels-based curve). Curves of held-out AP vs actions for
+each --page-choices (default: the shipped 'uncertain' and 'random' pages) and one by one; the
+review view (curate/review.py) is scored by how many of the wrong labels at 50 actions are among
+its first 20 items. --time-round times one page round on 10,000 Fashion-MNIST images.
+
     .venv/bin/python benchmarks/bench_curate.py [--work DIR] [--seeds 5] [--all-targets]
+    .venv/bin/python benchmarks/bench_curate.py --actions [--all-targets] [--seeds 5] [--time-round]
 """
 
 from __future__ import annotations
@@ -438,7 +447,8 @@ def main_actions(args, datasets: dict[str, tuple[Dataset, str]]) -> None:
             title = f"{attribute} '{target}' vs rest"
             rows.append((title, benchmark_actions(title, features, (labels == target).astype(np.int64), args.seeds,
                                                   args.miss, args.max_actions, choices, args.max_labels)))
-    summarise_actions(rows, choices)
+    if rows:
+        summarise_actions(rows, choices)
     if args.time_round:
         time_round(args.work)
 

@@ -122,6 +122,7 @@ function describePage(p) {
     "keep-band": "the images just above the classifier's threshold",
     "discard-band": "the images just below the classifier's threshold",
     uncertain: "the images the classifier is least sure of",
+    mixed: "half the images the classifier is least sure of, half at random",
     random: "images at random",
   }[p.kind] || p.kind;
   return `${n} images: ${why}. Each shows the classifier's proposal.`;
