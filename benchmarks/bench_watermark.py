@@ -3,8 +3,9 @@ library Stable Diffusion ships), side by side, on the same real images and attac
 
     .venv/bin/python benchmarks/bench_watermark.py [--images 64] [--unmarked 5000] [--ab REV]
 
-Prints, per image size (256 and 128 px): PSNR, encode/decode ms per image on one core, and
-for each attack the mean bit accuracy; then false positives of our detector on >= 5,000
+Prints, per image size (256 and 128 px, `--sizes`): PSNR, encode/decode CPU ms per image on
+one core, and for each attack the mean bit accuracy (the issue-13 rows: jpeg30, mirror,
+rotate+-5 with and without crop, thumb0.5 and thumb0.3, copies left small); then false positives of our detector on >= 5,000
 unmarked images. Ours shows three columns per attack: payload bits (the 64 ID + CRC bits after
 error correction), channel bits (the 140 raw bits before it), and the share of IDs recovered
 exactly (CRC checked, sync above threshold). invisible-watermark is optional:
@@ -185,7 +186,7 @@ def scale_search(images, ids) -> None:
     from dataclasses import replace
     searching = replace(ours.DEFAULT_CONFIG, scales=(1.0, 2.0, 0.5))
     print("nonesuch, IDs recovered on copies resized and NOT restored, "
-          "default (scale 1 only) / scales=(1, 2, 0.5):")
+          "default (thumbnails resized back to 256 px) / plus scales=(1, 2, 0.5):")
     for factor in (0.5, 2.0):
         plain = searched = 0
         for image, watermark_id in zip(images, ids):
