@@ -26,6 +26,7 @@ class GenerationRecord:
     signed: bool = False
     nonesuch_version: str = ""
     walk_seeds: str | None = None  # a latent walk's keyframes ("0,3,5"); seed is the first
+    objective: dict | None = None  # `nonesuch explain`: targets, weights, directions, code, iterations
 
     @property
     def watermark_hex(self) -> str:

@@ -15,6 +15,10 @@ to one ID (chance ~N^2/2^49: 2e-6 for 10^4 images) is detected and refused, neve
 A latent walk (`nonesuch interpolate`) is one row too: every frame carries the walk's one ID
 (`walk_watermark_id_for`), `seed` is its first keyframe and `walk_seeds` lists them all ("0,3,5";
 NULL for a single image). Registries made before walks were marked get the column added.
+
+An explained image (`nonesuch explain`) is one row too, with its objective (targets, weights,
+iterations...) as JSON in `objective`; its ID derives from the seed AND the objective
+(`explain_watermark_id_for`), so it never collides with the plain sample of the same seed.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.watermark import ID_BITS
 
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
-            "truncation", "size", "format", "sha256", "created", "walk_seeds")
+            "truncation", "size", "format", "sha256", "created", "walk_seeds", "objective")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
-_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds")
+_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds", "objective")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,
-    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT);
+    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT, objective TEXT);
 CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 """
 
@@ -52,6 +56,18 @@ def walk_watermark_id_for(checkpoint_sha256: str, walk_seeds: str, frames_per_st
                           class_name: str | None, truncation: float | None) -> int:
     """48-bit ID of a latent walk: its keyframes and frame count fix every frame."""
     return _id_of(checkpoint_sha256, f"walk {walk_seeds} x{frames_per_step}", class_name, truncation)
+
+
+def explain_watermark_id_for(checkpoint_sha256: str, seed: int, objective: dict) -> int:
+    """48-bit ID of an explained image: the seed it started from and the objective fix it."""
+    return _id_of(checkpoint_sha256, f"explain {seed} {objective_text(objective)}", None, None)
+
+
+def objective_text(objective: dict | None) -> str | None:
+    """The canonical JSON of an objective, as stored in the registry (None stays None)."""
+    import json
+
+    return None if objective is None else json.dumps(objective, sort_keys=True, separators=(",", ":"))
 
 
 def _id_of(checkpoint_sha256: str, what: str, class_name: str | None, truncation: float | None) -> int:
@@ -75,6 +91,8 @@ class Registry:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
             if "walk_seeds" not in columns:                 # a registry from before walks were marked
                 self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
+            if "objective" not in columns:                  # ... or before explain existed
+                self._db.execute("ALTER TABLE images ADD COLUMN objective TEXT")
         except sqlite3.DatabaseError as error:
             raise ProvenanceError(f"{self.path}: not a nonesuch registry ({error}); "
                                   "move it away or set NONESUCH_HOME") from error
@@ -88,6 +106,7 @@ class Registry:
             for record in records:
                 existing = self.lookup(record.watermark_id)
                 row = {c: getattr(record, c) for c in _COLUMNS}
+                row["objective"] = objective_text(record.objective)
                 if existing and any(existing[k] != row[k] for k in _IDENTITY):
                     raise ProvenanceError(
                         f"watermark ID {record.watermark_hex} already belongs to seed "
