@@ -8,6 +8,7 @@ iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     except ValueError as error:
         raise ExplainError(str(error)) from None
     watermark_config()                                  # the key must exist before any work
-    torch.set_num_threads(config.threads or len(__import__("os").sched_getaffinity(0)))
+    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     loaded = load_generator(config.run, checkpoint=config.checkpoint)
     targets = [parse_target(spec, config.classifier_size) for spec in config.targets]
     reals, real_pixels = real_images(config, loaded)
