@@ -29,7 +29,7 @@ class ExplainConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     code: str = "sphere"                     # sphere (z) or box (4x4 features), code_space.py
     iterations: int = 200
-    step_start: float = 0.3                  # chosen by measurement, README "7. explain"
+    step_start: float = 0.3                  # reasoned, not yet swept (README "7. explain")
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
     reals: str | None = None                 # dataset for percentiles; default: the run's own
     checkpoint: str | None = None

@@ -26,7 +26,7 @@ import torch
 @dataclass(frozen=True)
 class AscentConfig:
     iterations: int = 200
-    step_start: float = 1.0        # per-coordinate step at the first iteration (see README: measured)
+    step_start: float = 0.3        # per-coordinate step at the first iteration (README "7. explain")
     step_end: float = 1e-10        # DGN's end value: the last steps only polish
     zeroth_order_directions: int = 8     # antithetic pairs per code and step (ONNX targets)
     zeroth_order_radius: float = 0.25    # s, in code units (z coordinates are ~N(0, 1))
