@@ -52,8 +52,10 @@ def tiny_onnx(tmp_path_factory) -> Path:
 
 def test_the_imagenet_logit_climbs_on_the_shipped_generator():
     loaded = load_generator(SHIPPED)
-    lemon = parse_target("imagenet:lemon", classifier_size=32)
-    result = explain(loaded, [lemon], seeds=[0, 1], ascent=AscentConfig(iterations=4, step_start=0.1),
+    lemon = parse_target("imagenet:lemon", classifier_size=64)
+    # Small steps: a unit seen through a 64 px input is rough at the scale of a default step, and
+    # this checks the climb itself (gradient, normalisation, projection), not the step size.
+    result = explain(loaded, [lemon], seeds=[0, 1], ascent=AscentConfig(iterations=3, step_start=0.02),
                      calibration_samples=8)
     history = np.array(result.ascent.objective)                       # [iterations + 1, seeds]
     assert (history[-1] > history[0]).all(), history
