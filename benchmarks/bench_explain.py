@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--step", type=float, default=None, help="default: ExplainConfig's")
-    p.add_argument("--code", default="sphere")
+    p.add_argument("--code", default="box")
     p.add_argument("--classifier-size", type=int, default=128)
     p.add_argument("--pool", type=int, default=None, help="random samples (default 3 x iterations)")
     p.add_argument("--inception-pool", type=int, default=64, help="random samples for KID/probe/diversity")

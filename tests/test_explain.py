@@ -55,7 +55,7 @@ def test_the_imagenet_logit_climbs_on_the_shipped_generator():
     lemon = parse_target("imagenet:lemon", classifier_size=64)
     # Small steps: a unit seen through a 64 px input is rough at the scale of a default step, and
     # this checks the climb itself (gradient, normalisation, projection), not the step size.
-    result = explain(loaded, [lemon], seeds=[0, 1], ascent=AscentConfig(iterations=3, step_start=0.02),
+    result = explain(loaded, [lemon], seeds=[0, 1], code="sphere", ascent=AscentConfig(iterations=3, step_start=0.02),
                      calibration_samples=8)
     history = np.array(result.ascent.objective)                       # [iterations + 1, seeds]
     assert (history[-1] > history[0]).all(), history
@@ -80,10 +80,11 @@ def test_the_code_stays_inside_its_constraint_at_every_step(untrained, code):
 def test_weights_zero_and_one_are_the_single_objectives(untrained):
     ascent = AscentConfig(iterations=3, step_start=0.5)
     both = [redness(), greenness()]
-    only_red = explain(untrained, [redness()], seeds=[4, 5], ascent=ascent, calibration_samples=8)
-    only_green = explain(untrained, [greenness()], seeds=[4, 5], ascent=ascent, calibration_samples=8)
-    at_zero = explain(untrained, both, seeds=[4, 5], weights=[1.0, 0.0], ascent=ascent, calibration_samples=8)
-    at_one = explain(untrained, both, seeds=[4, 5], weights=[0.0, 1.0], ascent=ascent, calibration_samples=8)
+    common = dict(seeds=[4, 5], code="sphere", ascent=ascent, calibration_samples=8)
+    only_red = explain(untrained, [redness()], **common)
+    only_green = explain(untrained, [greenness()], **common)
+    at_zero = explain(untrained, both, weights=[1.0, 0.0], **common)
+    at_one = explain(untrained, both, weights=[0.0, 1.0], **common)
     assert np.array_equal(at_zero.pixels, only_red.pixels)
     assert np.array_equal(at_one.pixels, only_green.pixels)
     assert not np.array_equal(at_zero.pixels, at_one.pixels)
@@ -93,7 +94,7 @@ def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
         untrained, tiny_onnx, nonesuch_home, tmp_path):
     out = tmp_path / "explained"
     config = ExplainConfig(run=str(untrained.run_dir), targets=[f"onnx:{tiny_onnx}:2"], out=str(out),
-                           seeds=[0, 1], iterations=3, size=64, gif=True)
+                           seeds=[0, 1], code="sphere", iterations=3, size=64, gif=True)
     outcome = explain_to_folder(config, show_progress=False)
     for seed in (0, 1):
         record = json.loads((out / f"{seed}.json").read_text())

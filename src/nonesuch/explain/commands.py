@@ -23,8 +23,8 @@ def explain(
     seeds: str = typer.Option("0-7", "--seeds", help="Start codes, one per seed, optimised as one batch."),
     iterations: int = typer.Option(200, "--iterations"),
     step: float = typer.Option(0.3, "--step", help="First step size (decays linearly to ~0)."),
-    code: str = typer.Option("sphere", "--code", help="sphere: optimise z on its sphere; box: the "
-                             "4x4 features, each clipped to its 0.5-99.5 percentile range."),
+    code: str = typer.Option("box", "--code", help="box: the 4x4 features, each clipped to its "
+                             "0.5-99.5 percentile range; sphere: z on its sphere (use --step 0.05)."),
     classifier_size: int = typer.Option(128, "--classifier-size", help="Side the images are resized "
                                         "to for Lite0 targets."),
     reals: Optional[Path] = typer.Option(None, "--reals", help="Dataset for the percentiles "

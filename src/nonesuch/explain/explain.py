@@ -52,7 +52,7 @@ class Explanation:
 
 def explain(generator: LoadedGenerator, targets: list[Target], seeds=range(8),
             weights: list[float] | None = None, directions: list[int] | None = None,
-            code: str = "sphere", ascent: AscentConfig = AscentConfig(),
+            code: str = "box", ascent: AscentConfig = AscentConfig(),
             standardisation: Standardisation | None = None,
             calibration_samples: int = CALIBRATION_SAMPLES,
             advance: Callable[[], None] | None = None,

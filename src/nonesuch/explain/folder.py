@@ -27,9 +27,9 @@ class ExplainConfig:
     weight: float | None = None              # two targets: weights (1 - W, W); default 0.5
     minimize: bool = False                   # drive every target down instead
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
-    code: str = "sphere"                     # sphere (z) or box (4x4 features), code_space.py
+    code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
     iterations: int = 200
-    step_start: float = 0.3                  # reasoned, not yet swept (README "7. explain")
+    step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
     reals: str | None = None                 # dataset for percentiles; default: the run's own
     checkpoint: str | None = None
