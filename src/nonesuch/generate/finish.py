@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nonesuch.provenance.record import GenerationRecord
+from nonesuch.provenance.registry import objective_text
 from nonesuch.provenance.watermark import WatermarkConfig
 from nonesuch.provenance.xmp import FORMATS, XmpFields, encode_image, xmp_packet
 
@@ -89,7 +90,8 @@ def xmp_for(record: GenerationRecord) -> bytes:
         ai_system_version=f"{record.run} / {record.checkpoint} ({record.checkpoint_sha256[:12]})",
         created=record.created,
         extra={"Seed": record.seed, "WatermarkID": record.watermark_hex,
-               "ClassName": record.class_name, "Truncation": record.truncation}))
+               "ClassName": record.class_name, "Truncation": record.truncation,
+               "Objective": objective_text(record.objective)}))
 
 
 class FinishPool:

@@ -29,6 +29,7 @@ class GenerationRecord:
     trained_on: str | None = None   # the generator's training data ("171 images of smileys32")
     licence: str | None = None      # of that data, which the images inherit (e.g. CC BY-SA 4.0)
     attribution: str | None = None  # the credit that licence asks for
+    objective: dict | None = None  # `nonesuch explain`: targets, weights, directions, code, iterations
 
     @property
     def watermark_hex(self) -> str:

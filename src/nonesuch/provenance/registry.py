@@ -21,6 +21,10 @@ Each batch is one IMMEDIATE transaction: the write lock is taken before the coll
 so no other process can register the same ID between the check and the write (with sqlite's
 default deferred transactions one could, and its run and file were merged into the other image's
 row). A writer waits its turn for up to `busy_timeout_s`, then fails with one line.
+
+An explained image (`nonesuch explain`) is one row too, with its objective (targets, weights,
+iterations...) as JSON in `objective`; its ID derives from the seed AND the objective
+(`explain_watermark_id_for`), so it never collides with the plain sample of the same seed.
 """
 
 from __future__ import annotations
@@ -38,14 +42,14 @@ from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.watermark import ID_BITS
 
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
-            "truncation", "size", "format", "sha256", "created", "walk_seeds")
+            "truncation", "size", "format", "sha256", "created", "walk_seeds", "objective")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
-_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds")
+_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds", "objective")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,
-    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT);
+    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT, objective TEXT);
 CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 """
 
@@ -60,6 +64,18 @@ def walk_watermark_id_for(checkpoint_sha256: str, walk_seeds: str, frames_per_st
                           class_name: str | None, truncation: float | None) -> int:
     """48-bit ID of a latent walk: its keyframes and frame count fix every frame."""
     return _id_of(checkpoint_sha256, f"walk {walk_seeds} x{frames_per_step}", class_name, truncation)
+
+
+def explain_watermark_id_for(checkpoint_sha256: str, seed: int, objective: dict) -> int:
+    """48-bit ID of an explained image: the seed it started from and the objective fix it."""
+    return _id_of(checkpoint_sha256, f"explain {seed} {objective_text(objective)}", None, None)
+
+
+def objective_text(objective: dict | None) -> str | None:
+    """The canonical JSON of an objective, as stored in the registry (None stays None)."""
+    import json
+
+    return None if objective is None else json.dumps(objective, sort_keys=True, separators=(",", ":"))
 
 
 def _id_of(checkpoint_sha256: str, what: str, class_name: str | None, truncation: float | None) -> int:
@@ -91,6 +107,8 @@ class Registry:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
                 if "walk_seeds" not in columns:                 # a registry from before walks were marked
                     self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
+                if "objective" not in columns:                  # ... or before explain existed
+                    self._db.execute("ALTER TABLE images ADD COLUMN objective TEXT")
         except ProvenanceError:
             raise
         except sqlite3.DatabaseError as error:
@@ -122,6 +140,7 @@ class Registry:
             for record in records:
                 existing = self.lookup(record.watermark_id)
                 row = {c: getattr(record, c) for c in _COLUMNS}
+                row["objective"] = objective_text(record.objective)
                 if existing and any(existing[k] != row[k] for k in _IDENTITY):
                     raise ProvenanceError(
                         f"watermark ID {record.watermark_hex} already belongs to seed "

@@ -1,0 +1,308 @@
+"""Benchmark: does `nonesuch explain` meet issue 12's goals? One table, one JSON, one grid.
+
+    .venv/bin/python benchmarks/bench_explain.py                          # the full run (lead)
+    .venv/bin/python benchmarks/bench_explain.py --targets lemon,orange,balloon,mask --seeds 4 \
+        --iterations 60 --pool 64 --speed-iterations 20                   # a small run
+
+Default: the shipped smileys32 generator, reals = the 171 smileys (/work/out/smileys64 at 32 px),
+10 ImageNet classes that fit round yellow faces x 8 seeds, 200 iterations. Measured per run
+(target x seed), against issue 12's goals:
+1. activation: the output beats >= 99 % of real images on the target (goal: >= 90 % of runs),
+   and beats the best of N random samples at equal compute (N = 3 x iterations: a backward
+   pass costs about two forward passes), drawn from one pool shared by all targets;
+2. not adversarial: an independent scorer, a ridge probe on InceptionV3 (TF 2015, the FID network:
+   another architecture, other training) fitted to predict the target's score from real images
+   and random samples, never from outputs, scores the output above its own starting sample
+   (goal: >= 70 % of runs);
+3. realism: the run's discriminator (training checkpoints only; an exported run like smileys32
+   has none: n/a) scores the median output >= its 10th percentile on reals, and
+   KID(outputs, reals) <= 1.5 x KID(random samples, reals) (Inception features, equal counts);
+4. not a copy: each output's nearest real image (Inception features) is at least the 5th
+   percentile of real-to-real nearest-neighbour distances away;
+5. diversity: mean pairwise Inception distance across seeds >= 0.8 x that of random samples;
+6. speed: 200 iterations for 8 codes, wall and CPU seconds, on --threads torch threads;
+7. two objectives at W = 0.5 (the first two targets): both reach their 90th percentile of reals
+   in >= 50 % of seeds.
+Print what was measured on what: on a shared, loaded machine CPU seconds say more than wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_TARGETS = ("lemon,orange,tennis ball,balloon,jack-o'-lantern,sunglasses,ping-pong ball,"
+                   "bubble,mask,golf ball")
+SHIPPED = Path(__file__).resolve().parents[1] / "src/nonesuch/pretrained/smileys32"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", default=str(SHIPPED))
+    p.add_argument("--reals", default="/work/out/smileys64", help="dataset at (at least) the run's size")
+    p.add_argument("--targets", default=DEFAULT_TARGETS,
+                   help="comma list: ImageNet names, or full specs (curate:DATASET:TARGET, onnx:...)")
+    p.add_argument("--seeds", type=int, default=8)
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--step", type=float, default=None, help="default: ExplainConfig's")
+    p.add_argument("--code", default="box")
+    p.add_argument("--classifier-size", type=int, default=128)
+    p.add_argument("--pool", type=int, default=None, help="random samples (default 3 x iterations)")
+    p.add_argument("--inception-pool", type=int, default=64, help="random samples for KID/probe/diversity")
+    p.add_argument("--speed-iterations", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="/tmp/bench_explain")
+    return p.parse_args()
+
+
+def spec_of(name: str) -> str:
+    return name if ":" in name else f"imagenet:{name}"
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    from nonesuch.data import Dataset
+    from nonesuch.explain.explain import explain, percentile_among
+    from nonesuch.explain.folder import ExplainConfig
+    from nonesuch.explain.objective import score_images
+    from nonesuch.explain.optimise import AscentConfig
+    from nonesuch.explain.targets import parse_target
+    from nonesuch.gan.checkpoint import load_generator
+    from nonesuch.generate.sampling import latents_for_seeds, to_uint8
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    step = args.step if args.step is not None else ExplainConfig.step_start
+    loaded = load_generator(args.run)
+    specs = [spec_of(t.strip()) for t in args.targets.split(",") if t.strip()]
+    targets = [parse_target(s, args.classifier_size) for s in specs]
+    reals = np.asarray(Dataset(args.reals).images(loaded.resolution))           # [M, R, R, 3]
+    print(f"# bench_explain on {machine(args.threads)}", flush=True)
+    print(f"# run {args.run} ({loaded.resolution} px), reals {args.reals} ({len(reals)}), "
+          f"{len(specs)} targets x {args.seeds} seeds, {args.iterations} iterations, code {args.code}, "
+          f"step {step}, classifier {args.classifier_size} px", flush=True)
+    clock = Clock()
+    real_scores = score_images(targets, reals)                                 # [M, T]
+    pool_size = args.pool or 3 * args.iterations
+    with torch.no_grad():
+        pool_images = sample(loaded, range(10_000, 10_000 + pool_size))
+    pool_scores = score_images(targets, pool_images)                           # [P, T]
+    clock.lap("scores of reals and random pool")
+
+    ascent = AscentConfig(iterations=args.iterations, step_start=step)
+    seeds = list(range(args.seeds))
+    runs, outputs, starts = [], {}, {}
+    equal = max(1, min(3 * args.iterations, pool_size // args.seeds))
+    for t, (spec, target) in enumerate(zip(specs, targets)):
+        result = explain(loaded, [target], seeds, code=args.code, ascent=ascent)
+        outputs[spec], starts[spec] = result.pixels, result.before_pixels
+        after = result.scores_after[:, 0]
+        percentile = percentile_among(real_scores[:, t:t + 1], result.scores_after)[:, 0]
+        for i, seed in enumerate(seeds):
+            best_random = pool_scores[i * equal:(i + 1) * equal, t].max()
+            runs.append({"target": spec, "seed": seed, "before": float(result.scores_before[i, 0]),
+                         "after": float(after[i]), "real_percentile": float(percentile[i]),
+                         "best_of_random": float(best_random)})
+        clock.lap(f"explain {spec}")
+        print(f"  {spec}: real percentile after {np.round(percentile, 1).tolist()}", flush=True)
+
+    independent = inception_checks(specs, targets, outputs, starts, reals, pool_images[:args.inception_pool],
+                                   real_scores, pool_scores[:args.inception_pool], runs)
+    clock.lap("inception checks")
+    realism = discriminator_check(loaded, outputs, reals)
+    pair = two_objectives(loaded, specs[:2], targets[:2], seeds, ascent, args.code, real_scores[:, :2])
+    clock.lap("two objectives")
+    speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step)
+    clock.lap("speed")
+    write_grid(out / "grid.png", specs, starts, outputs)
+    summary = summarise(runs, independent, realism, pair, speed, equal)
+    print_table(summary)
+    (out / "bench_explain.json").write_text(json.dumps(
+        {"args": vars(args), "summary": summary, "runs": runs, "laps": clock.laps}, indent=2) + "\n")
+    print(f"# grid: {out / 'grid.png'}; everything: {out / 'bench_explain.json'}")
+
+
+def sample(loaded, seeds) -> torch.Tensor:
+    from nonesuch.generate.sampling import latents_for_seeds
+
+    z = latents_for_seeds(list(seeds), loaded.latent_dim)
+    return torch.cat([loaded.generator(z[i:i + 32]) for i in range(0, len(z), 32)]).clamp(-1, 1)
+
+
+def unit(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def inception_checks(specs, targets, outputs, starts, reals, pool_images, real_scores, pool_scores, runs) -> dict:
+    """Independent scorer, KID, nearest-neighbour distance and diversity, all in Inception space."""
+    from sklearn.linear_model import RidgeCV
+
+    from nonesuch.metrics.distances import kid
+    from nonesuch.metrics.inception import inception_features
+
+    f_real = inception_features(unit(reals)).numpy()                            # [M, 2048]
+    f_pool = inception_features(pool_images).numpy()                            # [P, 2048]
+    real_nn = nearest(f_real, f_real, exclude_self=True)
+    nn_floor = float(np.percentile(real_nn, 5))
+    pool_spread = mean_pairwise(f_pool)
+    kid_random = kid(f_real, f_pool, subsets=50)
+    rows = {}
+    train_x = np.concatenate([f_real, f_pool])
+    for t, spec in enumerate(specs):
+        f_out = inception_features(unit(outputs[spec])).numpy()
+        f_start = inception_features(unit(starts[spec])).numpy()
+        probe = RidgeCV(alphas=np.logspace(-1, 4, 12)).fit(train_x, np.concatenate([real_scores[:, t], pool_scores[:, t]]))
+        prefers = probe.predict(f_out) > probe.predict(f_start)
+        rows[spec] = {"independent_prefers": prefers.tolist(),
+                      "kid_ratio": kid(f_real, f_out, subsets=50) / max(kid_random, 1e-12),
+                      "nn_ok": (nearest(f_out, f_real) >= nn_floor).tolist(),
+                      "diversity_ratio": mean_pairwise(f_out) / pool_spread}
+    return {"per_target": rows, "kid_random": kid_random, "nn_floor": nn_floor}
+
+
+def nearest(a: np.ndarray, b: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    d = np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), 0))
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    return d.min(axis=1)
+
+
+def mean_pairwise(f: np.ndarray) -> float:
+    d = np.sqrt(np.maximum(((f[:, None, :] - f[None, :, :]) ** 2).sum(-1), 0))
+    return float(d.sum() / (len(f) * (len(f) - 1)))
+
+
+def discriminator_check(loaded, outputs, reals) -> dict | None:
+    """Median D(output) against D's 10th percentile on reals; None when the run has no D."""
+    from nonesuch.gan.checkpoint import load_weights
+    from nonesuch.gan.config import TrainConfig
+
+    weights = Path(loaded.checkpoint_path).parent / "discriminator.safetensors"
+    if not weights.is_file():
+        return None
+    d = TrainConfig.from_dict(loaded.config).make_discriminator()
+    load_weights(d, weights)
+    d.eval()
+    with torch.no_grad():
+        floor = float(np.percentile(score_d(d, unit(reals)), 10))
+        return {spec: {"median": float(np.median(score_d(d, unit(px)))), "real_p10": floor}
+                for spec, px in outputs.items()}
+
+
+def score_d(d, images: torch.Tensor) -> np.ndarray:
+    # Minibatch stddev makes D's score depend on its batch: score in batches of 8, as trained-ish.
+    return torch.cat([d(images[i:i + 8]) for i in range(0, len(images), 8)]).numpy()
+
+
+def two_objectives(loaded, specs, targets, seeds, ascent, code, real_scores) -> dict | None:
+    from nonesuch.explain.explain import explain, percentile_among
+
+    if len(targets) < 2:
+        return None
+    result = explain(loaded, targets, seeds, weights=[0.5, 0.5], code=code, ascent=ascent)
+    above = percentile_among(real_scores, result.scores_after) >= 90.0          # [N, 2]
+    return {"targets": specs, "both_p90_share": float(above.all(axis=1).mean()),
+            "a_p90_share": float(above[:, 0].mean()), "b_p90_share": float(above[:, 1].mean())}
+
+
+def speed_check(loaded, target, iterations, code, step) -> dict:
+    from nonesuch.explain.explain import explain
+    from nonesuch.explain.optimise import AscentConfig
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    explain(loaded, [target], range(8), code=code, ascent=AscentConfig(iterations=iterations, step_start=step),
+            calibration_samples=16)
+    return {"iterations": iterations, "codes": 8, "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu, "threads": torch.get_num_threads(),
+            "loadavg_1min": os.getloadavg()[0]}
+
+
+def summarise(runs, independent, realism, pair, speed, equal) -> dict:
+    n = len(runs)
+    per = independent["per_target"]
+    prefers = [v for row in per.values() for v in row["independent_prefers"]]
+    nn_ok = [v for row in per.values() for v in row["nn_ok"]]
+    return {
+        "runs": n,
+        "activation_p99_share": sum(r["real_percentile"] >= 99.0 for r in runs) / n,
+        "beats_best_of_random_share": sum(r["after"] > r["best_of_random"] for r in runs) / n,
+        "best_of_random_n": equal,
+        "independent_prefers_share": sum(prefers) / len(prefers),
+        "kid_ratio_median": float(np.median([row["kid_ratio"] for row in per.values()])),
+        "kid_ratio_max": float(max(row["kid_ratio"] for row in per.values())),
+        "not_a_copy_share": sum(nn_ok) / len(nn_ok),
+        "diversity_ratio_median": float(np.median([row["diversity_ratio"] for row in per.values()])),
+        "discriminator": None if realism is None else {
+            "median_output_above_real_p10_share":
+                sum(v["median"] >= v["real_p10"] for v in realism.values()) / len(realism)},
+        "two_objectives_w05": pair,
+        "speed": speed,
+    }
+
+
+def print_table(s: dict) -> None:
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.0f} %"
+    d = s["discriminator"]
+    rows = [
+        ("activation: >= p99 of reals", pct(s["activation_p99_share"]), ">= 90 % of runs"),
+        (f"beats best of {s['best_of_random_n']} random (equal compute)", pct(s["beats_best_of_random_share"]), "all"),
+        ("independent scorer (Inception probe) prefers output", pct(s["independent_prefers_share"]), ">= 70 %"),
+        ("discriminator: median output >= D's p10 on reals",
+         "n/a (run has no D)" if d is None else pct(d["median_output_above_real_p10_share"]), "all targets"),
+        ("KID(outputs) / KID(random), median | max",
+         f"{s['kid_ratio_median']:.2f} | {s['kid_ratio_max']:.2f}", "<= 1.5"),
+        ("not a copy: NN distance >= p5 real-to-real", pct(s["not_a_copy_share"]), "all"),
+        ("diversity across seeds / random, median", f"{s['diversity_ratio_median']:.2f}", ">= 0.8"),
+    ]
+    if s["two_objectives_w05"]:
+        p = s["two_objectives_w05"]
+        rows.append((f"W=0.5 {p['targets'][0]} + {p['targets'][1]}: both >= p90",
+                     pct(p["both_p90_share"]), ">= 50 % of seeds"))
+    sp = s["speed"]
+    rows.append((f"speed: {sp['iterations']} it x 8 codes, {sp['threads']} threads",
+                 f"{sp['wall_s']:.0f} s wall, {sp['cpu_s']:.0f} s CPU (load {sp['loadavg_1min']:.1f})",
+                 "<= 60 s (200 it, 64 px)"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)} | result | goal")
+    for name, value, goal in rows:
+        print(f"{name.ljust(width)} | {value} | {goal}")
+
+
+def write_grid(path: Path, specs, starts, outputs) -> None:
+    """One row per target: its seeds' outputs (the README grid)."""
+    from nonesuch.data.grid import image_grid, upscale_for_viewing
+
+    rows = np.concatenate([outputs[s] for s in specs])
+    upscale_for_viewing(image_grid(rows, columns=len(outputs[specs[0]])), 768).save(path)
+
+
+class Clock:
+    def __init__(self):
+        self.laps, self.wall, self.cpu = [], time.perf_counter(), time.process_time()
+
+    def lap(self, what: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps.append({"what": what, "wall_s": round(wall - self.wall, 1), "cpu_s": round(cpu - self.cpu, 1)})
+        print(f"  [{what}: {wall - self.wall:.0f} s wall, {cpu - self.cpu:.0f} s CPU]", flush=True)
+        self.wall, self.cpu = wall, cpu
+
+
+def machine(threads: int) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return (f"{cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}, "
+            f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The explain API: what a classifier's unit wants to see, drawn by our own generator.
+
+    loaded = load_generator("runs/emoji")
+    targets = [parse_target("imagenet:lemon")]
+    result = explain(loaded, targets, seeds=range(8))
+    result.pixels                  # [8, R, R, 3] uint8, the last iterates
+    result.scores_after            # [8, T] raw target scores; scores_before likewise
+    result.percentile_after(reals) # [8, T] percent of real images scoring below each output
+
+Everything is batched: the N seeds are one batch through G and the classifier at every step.
+Standardisation (mean, std per target over random samples) is computed once per generator and
+target set and can be passed in, so a --curve sweep computes it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from nonesuch.explain.code_space import code_space
+from nonesuch.explain.generator_access import split_generator
+from nonesuch.explain.objective import (CALIBRATION_SAMPLES, Standardisation, calibrate,
+                                        combined_objective, score_images)
+from nonesuch.explain.optimise import Ascent, AscentConfig, ascend
+from nonesuch.explain.targets import Target
+from nonesuch.gan.checkpoint import LoadedGenerator
+from nonesuch.generate.sampling import latents_for_seeds, to_uint8
+
+
+@dataclass
+class Explanation:
+    seeds: list[int]
+    weights: list[float]
+    directions: list[int]                  # +1 maximise, -1 minimise, per target
+    before_pixels: np.ndarray              # [N, R, R, 3] uint8, the seeds' plain samples
+    pixels: np.ndarray                     # [N, R, R, 3] uint8, the last iterates
+    scores_before: np.ndarray              # [N, T] raw scores of the seeds' plain samples
+    scores_after: np.ndarray               # [N, T] raw scores of the outputs
+    standardisation: Standardisation
+    ascent: Ascent = field(repr=False)
+
+    def standardised(self, scores: np.ndarray) -> np.ndarray:
+        """[N, T] raw -> [N, T] in standard deviations over random samples."""
+        return (scores - np.array(self.standardisation.mean)) / np.array(self.standardisation.std)
+
+    def frames_uint8(self) -> list[np.ndarray]:
+        return [to_uint8(f.float()) for f in self.ascent.frames]          # each [N, R, R, 3]
+
+
+def explain(generator: LoadedGenerator, targets: list[Target], seeds=range(8),
+            weights: list[float] | None = None, directions: list[int] | None = None,
+            code: str = "box", ascent: AscentConfig = AscentConfig(),
+            standardisation: Standardisation | None = None,
+            calibration_samples: int = CALIBRATION_SAMPLES,
+            advance: Callable[[], None] | None = None,
+            check: Callable[[torch.Tensor], None] | None = None) -> Explanation:
+    """Optimise one code per seed for the weighted, standardised targets; returns the last iterates."""
+    seeds = [int(s) for s in seeds]
+    weights = list(weights) if weights is not None else [1.0 / len(targets)] * len(targets)
+    directions = list(directions) if directions is not None else [1] * len(targets)
+    if not (len(weights) == len(directions) == len(targets)):
+        raise ValueError("one weight and one direction per target")
+    split = split_generator(generator)
+    space = code_space(code, split)
+    standardisation = standardisation or calibrate(
+        targets, lambda z: split.images_from_features(split.first_features(z)), split.latent_dim,
+        calibration_samples)
+    objective = combined_objective(targets, weights, directions, standardisation)
+    start = space.initial(latents_for_seeds(seeds, split.latent_dim))   # the seeds' plain samples
+    with torch.no_grad():
+        start_images = space.images(start)
+    before = score_images(targets, start_images)
+    differentiable = all(t.differentiable for t, w in zip(targets, weights) if w != 0.0)
+    result = ascend(space, objective, start, ascent, differentiable=differentiable,
+                    seed=seeds[0], advance=advance, check=check)
+    return Explanation(seeds=seeds, weights=weights, directions=directions,
+                       before_pixels=to_uint8(start_images.float()),
+                       pixels=to_uint8(result.images.float()), scores_before=before,
+                       scores_after=score_images(targets, result.images),
+                       standardisation=standardisation, ascent=result)
+
+
+def percentile_among(reals: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """reals [M, T], scores [N, T] -> [N, T]: percent of real images scoring strictly below."""
+    return 100.0 * (reals[None, :, :] < scores[:, None, :]).mean(axis=1)

@@ -1,0 +1,129 @@
+"""`nonesuch explain RUN --target SPEC --out DIR`: the config, the checks, and one call per stage.
+
+    report = explain_to_folder(ExplainConfig(run="runs/emoji", targets=["imagenet:lemon"], out="out/lemon"))
+
+Every user error (bad spec, unfit ONNX file, missing keys, bad run) is raised before the first
+iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nonesuch.explain.code_space import CODES
+from nonesuch.explain.errors import ExplainError
+from nonesuch.progress import progress_bar
+
+
+@dataclass
+class ExplainConfig:
+    run: str
+    targets: list[str]                       # specs, see targets.py
+    out: str
+    weight: float | None = None              # two targets: weights (1 - W, W); default 0.5
+    minimize: bool = False                   # drive every target down instead
+    seeds: list[int] = field(default_factory=lambda: list(range(8)))
+    code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
+    iterations: int = 200
+    step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
+    classifier_size: int = 128               # Lite0 input side; see README for why not 224
+    reals: str | None = None                 # dataset for percentiles; default: the run's own
+    checkpoint: str | None = None
+    size: int = 256
+    format: str = "png"
+    sign: bool = True
+    gif: bool = False
+    threads: int | None = None               # torch threads; default: every usable core
+
+
+@dataclass
+class ExplainOutcome:
+    report: dict                     # what explain.json holds
+    explanation: object              # explain.Explanation: pixels, scores, standardisation, ascent
+    real_scores: np.ndarray | None   # [M, T] the targets' scores of the real images
+
+
+def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
+                      reuse: ExplainOutcome | None = None) -> ExplainOutcome:
+    """Run one explanation and write its folder. `reuse`: an earlier outcome with the same run,
+    targets and reals, whose target statistics and real-image scores are then not recomputed."""
+    import torch
+
+    from nonesuch.explain.explain import explain
+    from nonesuch.explain.optimise import AscentConfig
+    from nonesuch.explain.outputs import objective_of, write_gif, write_images, write_report
+    from nonesuch.explain.targets import parse_target
+    from nonesuch.gan.checkpoint import load_generator
+    from nonesuch.explain.objective import pair_weights
+    from nonesuch.provenance.keys import watermark_config
+
+    check_config(config)
+    try:
+        weights = pair_weights(len(config.targets), config.weight)
+    except ValueError as error:
+        raise ExplainError(str(error)) from None
+    watermark_config()                                  # the key must exist before any work
+    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
+    loaded = load_generator(config.run, checkpoint=config.checkpoint)
+    targets = [parse_target(spec, config.classifier_size) for spec in config.targets]
+    reals, real_pixels = real_images(config, loaded)
+    real_scores = reuse.real_scores if reuse is not None else None
+    if real_pixels is not None and real_scores is None:
+        from nonesuch.explain.objective import score_images
+        real_scores = score_images(targets, real_pixels)            # [M, T]
+    ascent = AscentConfig(iterations=config.iterations, step_start=config.step_start,
+                          frame_every=max(1, config.iterations // 25) if config.gif else 0)
+    with progress_bar("explain", config.iterations, disable=not show_progress) as advance:
+        explanation = explain(loaded, targets, config.seeds, weights=weights,
+                              directions=[-1 if config.minimize else 1] * len(targets),
+                              code=config.code, ascent=ascent,
+                              standardisation=None if reuse is None else reuse.explanation.standardisation,
+                              advance=advance)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"code": config.code, "iterations": config.iterations, "step_start": config.step_start,
+                "classifier_size": config.classifier_size}
+    records = write_images(explanation, loaded, objective_of(explanation, config.targets, settings),
+                           out, config.size, config.format, config.sign)
+    report = write_report(out, config, explanation, config.targets, real_scores, records, reals)
+    if config.gif:
+        write_gif(out, explanation)
+    return ExplainOutcome(report, explanation, real_scores)
+
+
+def check_config(config: ExplainConfig) -> None:
+    from nonesuch.provenance.xmp import FORMATS
+
+    if not config.targets:
+        raise ExplainError("give at least one --target (imagenet:CLASS, curate:DATASET:TARGET or onnx:MODEL.onnx:UNIT)")
+    if config.code not in CODES:
+        raise ExplainError(f"--code {config.code!r}: choose one of {', '.join(CODES)}")
+    if config.iterations < 1 or not config.seeds:
+        raise ExplainError("--iterations and --seeds must each be at least 1")
+    if config.size < 64:
+        raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
+    if config.format not in FORMATS:
+        raise ExplainError(f"--format {config.format!r}: choose one of {', '.join(FORMATS)}")
+
+
+def real_images(config: ExplainConfig, loaded) -> tuple[str | None, np.ndarray | None]:
+    """(dataset path, [M, R, R, 3] uint8 at the generator's resolution) for the percentiles: --reals,
+    else the dataset the run was trained on if it is still there, else (None, None)."""
+    from nonesuch.data import Dataset
+    from nonesuch.data.dataset import DatasetError
+
+    path = config.reals or loaded.config.get("dataset")
+    if not path or (config.reals is None and not Path(path).is_dir()):
+        return None, None
+    try:
+        dataset = Dataset(path)
+    except DatasetError as error:
+        raise ExplainError(f"--reals: {error}") from None
+    if loaded.resolution not in dataset.resolutions:
+        raise ExplainError(f"--reals {path}: has no {loaded.resolution} px images "
+                           f"(has {dataset.resolutions}); pass a dataset at the generator's size")
+    return str(path), np.asarray(dataset.images(loaded.resolution))

@@ -1,0 +1,93 @@
+"""One number per image to climb: a weighted sum of per-target standardised scores.
+
+Targets speak in different units (an ImageNet logit of 12 is ordinary, a probe logit of 12 is
+extreme), so each score is first standardised by its mean and standard deviation over random
+samples of the generator: 0 is a typical sample, 1 one standard deviation better. Then
+
+    objective = sum_i weight_i * direction_i * (score_i - mean_i) / std_i
+
+with direction -1 for a target being minimised. Two targets with --weight W are weights
+(1 - W, W): W = 0 and W = 1 are the two single objectives. Goh's open_nsfw + Places images
+combined two networks this way (the exact rule is not recoverable; see research notes §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from nonesuch.explain.targets import Target
+
+CALIBRATION_SAMPLES = 128    # random samples per target for mean and std (fixed seed)
+CALIBRATION_SEED = 0x63616C  # distinct from user seeds 0, 1, 2, ...
+SCORE_BATCH = 16
+
+
+def target_scores(targets: list[Target], images: torch.Tensor) -> torch.Tensor:
+    """images [N, 3, R, R] in [-1, 1] -> [N, T] raw scores; targets sharing a backbone share its pass."""
+    computed: dict[int, torch.Tensor] = {}
+    columns = []
+    for target in targets:
+        if target.backbone is None:
+            columns.append(target.head(images))
+            continue
+        key = id(target.backbone)
+        if key not in computed:
+            computed[key] = target.backbone(images)
+        columns.append(target.head(computed[key]))
+    return torch.stack([c.float() for c in columns], dim=1)
+
+
+def score_images(targets: list[Target], images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Raw scores of many images in batches, no gradients: [M, 3, R, R] float in [-1, 1] or
+    [M, R, R, 3] uint8 (dataset pixels) -> [M, T] float32."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        return torch.cat([target_scores(targets, images[i:i + SCORE_BATCH])
+                          for i in range(0, len(images), SCORE_BATCH)]).numpy()
+
+
+@dataclass
+class Standardisation:
+    mean: list[float]     # per target, over CALIBRATION_SAMPLES random samples
+    std: list[float]
+
+
+def calibrate(targets: list[Target], sample_images: Callable[[torch.Tensor], torch.Tensor],
+              latent_dim: int, count: int = CALIBRATION_SAMPLES) -> Standardisation:
+    """Mean and std of each target's score over `count` random samples of the generator."""
+    z = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    with torch.no_grad():
+        images = torch.cat([sample_images(z[i:i + SCORE_BATCH]) for i in range(0, count, SCORE_BATCH)])
+    scores = score_images(targets, images)                               # [count, T]
+    return Standardisation(mean=scores.mean(0).tolist(), std=(scores.std(0) + 1e-6).tolist())
+
+
+def pair_weights(count: int, weight: float | None) -> list[float]:
+    """One weight per target: [1] for one target, [1 - W, W] for two, equal for more."""
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--weight must be in [0, 1], got {weight}")
+    if count == 2:
+        w = 0.5 if weight is None else weight
+        return [1.0 - w, w]
+    if weight is not None:
+        raise ValueError(f"--weight needs exactly two targets (got {count})")
+    return [1.0 / count] * count
+
+
+def combined_objective(targets: list[Target], weights: list[float], directions: list[int],
+                       standardisation: Standardisation) -> Callable[[torch.Tensor], torch.Tensor]:
+    """images -> [N] objective. Targets with weight 0 are not even run: W = 0 and W = 1 are
+    then exactly the single objectives, and cost what they cost."""
+    used = [i for i, w in enumerate(weights) if w != 0.0]
+    coefficient = torch.tensor([weights[i] * directions[i] / standardisation.std[i] for i in used])
+    offset = torch.tensor([standardisation.mean[i] for i in used])
+    chosen = [targets[i] for i in used]
+
+    def objective(images: torch.Tensor) -> torch.Tensor:
+        return ((target_scores(chosen, images) - offset) * coefficient).sum(dim=1)
+    return objective

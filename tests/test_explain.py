@@ -1,0 +1,171 @@
+"""explain: the score climbs, the code stays on its prior, outputs are generated images like any
+other, two objectives reduce to one at their ends, and bad targets fail in one line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from generate_fixtures import make_untrained_run, nonesuch_home  # noqa: F401  (fixtures)
+from nonesuch.cli import app
+from nonesuch.explain.code_space import code_space
+from nonesuch.explain.errors import ExplainError
+from nonesuch.explain.explain import explain
+from nonesuch.explain.folder import ExplainConfig, explain_to_folder
+from nonesuch.explain.generator_access import split_generator
+from nonesuch.explain.optimise import AscentConfig
+from nonesuch.explain.targets import Target, parse_target
+from nonesuch.gan.checkpoint import load_generator
+
+runner = CliRunner()
+SHIPPED = Path(__file__).parents[1] / "src/nonesuch/pretrained/smileys32"
+
+
+def redness() -> Target:
+    """A cheap differentiable unit: how red the image is (red minus the other channels)."""
+    return Target("redness", head=lambda images: (2 * images[:, 0] - images[:, 1] - images[:, 2]).mean((1, 2)))
+
+
+def greenness() -> Target:
+    return Target("greenness", head=lambda images: (2 * images[:, 1] - images[:, 0] - images[:, 2]).mean((1, 2)))
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    return load_generator(make_untrained_run(tmp_path_factory.mktemp("runs") / "plain", []))
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """A 4-unit classifier of 16 px RGB images in [0, 1], exported the way a user would."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4))
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    torch.onnx.export(net, torch.zeros(1, 3, 16, 16), str(path), input_names=["x"], dynamo=False,
+                      dynamic_axes={"x": {0: "batch"}})
+    return path
+
+
+def test_the_imagenet_logit_climbs_on_the_shipped_generator():
+    loaded = load_generator(SHIPPED)
+    lemon = parse_target("imagenet:lemon", classifier_size=64)
+    # Small steps: a unit seen through a 64 px input is rough at the scale of a default step, and
+    # this checks the climb itself (gradient, normalisation, projection), not the step size.
+    result = explain(loaded, [lemon], seeds=[0, 1], code="sphere", ascent=AscentConfig(iterations=3, step_start=0.02),
+                     calibration_samples=8)
+    history = np.array(result.ascent.objective)                       # [iterations + 1, seeds]
+    assert (history[-1] > history[0]).all(), history
+    assert (result.scores_after[:, 0] > result.scores_before[:, 0]).all()
+
+
+@pytest.mark.parametrize("code", ["sphere", "box"])
+def test_the_code_stays_inside_its_constraint_at_every_step(untrained, code):
+    space = code_space(code, split_generator(untrained))
+    seen = []
+
+    def check(h):
+        assert space.inside(h), f"step {len(seen)} left the {code}"
+        seen.append(h)
+
+    result = explain(untrained, [redness()], seeds=[0, 1, 2], code=code, calibration_samples=8,
+                     ascent=AscentConfig(iterations=6, step_start=2.0), check=check)
+    assert len(seen) == 6
+    assert (result.scores_after > result.scores_before).all()
+
+
+def test_weights_zero_and_one_are_the_single_objectives(untrained):
+    ascent = AscentConfig(iterations=3, step_start=0.5)
+    both = [redness(), greenness()]
+    common = dict(seeds=[4, 5], code="sphere", ascent=ascent, calibration_samples=8)
+    only_red = explain(untrained, [redness()], **common)
+    only_green = explain(untrained, [greenness()], **common)
+    at_zero = explain(untrained, both, weights=[1.0, 0.0], **common)
+    at_one = explain(untrained, both, weights=[0.0, 1.0], **common)
+    assert np.array_equal(at_zero.pixels, only_red.pixels)
+    assert np.array_equal(at_one.pixels, only_green.pixels)
+    assert not np.array_equal(at_zero.pixels, at_one.pixels)
+
+
+def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
+        untrained, tiny_onnx, nonesuch_home, tmp_path):
+    out = tmp_path / "explained"
+    config = ExplainConfig(run=str(untrained.run_dir), targets=[f"onnx:{tiny_onnx}:2"], out=str(out),
+                           seeds=[0, 1], code="sphere", iterations=3, size=64, gif=True)
+    outcome = explain_to_folder(config, show_progress=False)
+    for seed in (0, 1):
+        record = json.loads((out / f"{seed}.json").read_text())
+        assert record["objective"]["targets"] == [f"onnx:{tiny_onnx}:2"]
+        assert record["objective"]["iterations"] == 3
+    assert (out / "grid.png").is_file() and (out / "optimisation.gif").is_file()
+    report = json.loads((out / "explain.json").read_text())
+    assert [row["seed"] for row in report["seeds"]] == [0, 1] == [r["seed"] for r in outcome.report["seeds"]]
+    result = runner.invoke(app, ["verify", "--json", str(out / "0.png"), str(out / "1.png")])
+    for verdict in json.loads(result.stdout):
+        assert verdict["verdict"] == "verified", verdict
+        assert json.loads(verdict["registry"]["record"]["objective"])["targets"] == config.targets
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("lemon", "not a target; use imagenet:CLASS"),
+    ("imagenet:lemmon", "did you mean lemon"),
+    ("imagenet:1000", "class index must be 0-999"),
+    ("onnx:missing.onnx:0", "missing.onnx: no such ONNX file"),
+    ("curate:nowhere:smileys", "nowhere has no labels"),
+])
+def test_a_bad_target_spec_is_one_line(untrained, nonesuch_home, tmp_path, spec, message):
+    result = runner.invoke(app, ["explain", str(untrained.run_dir), "--target", spec,
+                                 "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and message in result.output, result.output
+
+
+def test_an_onnx_file_that_does_not_fit_says_what_it_needs(untrained, nonesuch_home, tmp_path):
+    grey = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    path = tmp_path / "mnist.onnx"
+    torch.onnx.export(grey, torch.zeros(1, 1, 28, 28), str(path), dynamo=False)
+    result = runner.invoke(app, ["explain", str(untrained.run_dir), "--target", f"onnx:{path}:3",
+                                 "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "mnist.onnx: input" in result.output and "[N, 3, S, S]" in result.output
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ExplainError, match="junk.onnx: not a loadable ONNX model"):
+        parse_target(f"onnx:{tmp_path / 'junk.onnx'}:0")
+
+
+def test_a_curation_target_is_the_fitted_classifier_as_a_torch_head(emoji_dataset, tmp_path):
+    """The head over Lite0 features gives exactly curate's own logit (sklearn's decision function),
+    so what explain climbs is what `curate apply` cuts by."""
+    import shutil
+
+    from nonesuch.atomic import write_json
+    from nonesuch.curate.classifier import classifier_features, fit_classifier
+    from nonesuch.curate.embed import EmbedConfig
+    from nonesuch.curate.labels import LabelStore
+    from nonesuch.data import Dataset
+
+    root = tmp_path / "emoji32"
+    shutil.copytree(emoji_dataset, root)
+    dataset = Dataset(root)
+    rng = np.random.default_rng(0)
+    smiley = np.array([label == "smileys-emotion" for label in dataset.labels()])
+    features = (rng.normal(size=(len(dataset), 1280)) + 2.0 * smiley[:, None] * rng.normal(size=1280)).astype(np.float32)
+    (root / "embeddings").mkdir(exist_ok=True)   # stand-in for `curate embed`: no network
+    np.save(root / "embeddings/effnet-lite0.features.npy", features)
+    np.save(root / "embeddings/effnet-lite0.logits.npy", np.zeros((len(dataset), 1000), np.float32))
+    write_json(root / "embeddings/effnet-lite0.json", {"count": len(dataset), "config": {
+        "input_size": EmbedConfig().input_size, "precision": EmbedConfig().precision}})
+    store = LabelStore(root)
+    store.add_many("smileys", [(i, "keep" if s else "discard") for i, s in enumerate(smiley)], "test")
+    store.close()
+
+    target = parse_target(f"curate:{root}:smileys")
+    model = fit_classifier(classifier_features(features), smiley.astype(np.int64))
+    expected = model.decision_function(classifier_features(features))
+    got = target.head(torch.from_numpy(features)).numpy()
+    assert np.allclose(got, expected, atol=1e-3)
+    with pytest.raises(ExplainError, match="needs both keep and discard labels"):
+        parse_target(f"curate:{root}:no-such-target")
