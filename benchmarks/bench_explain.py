@@ -76,8 +76,8 @@ def main() -> None:
     from nonesuch.explain.objective import score_images
     from nonesuch.explain.optimise import AscentConfig
     from nonesuch.explain.targets import parse_target
-    from nonesuch.gan.checkpoint import load_generator
-    from nonesuch.generate.sampling import latents_for_seeds, to_uint8
+    from nonesuch.gan.generator import load_generator
+    from nonesuch.gan.sampling import latents_for_seeds, to_uint8
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,10 +132,10 @@ def main() -> None:
 
 
 def sample(loaded, seeds) -> torch.Tensor:
-    from nonesuch.generate.sampling import latents_for_seeds
+    from nonesuch.gan.sampling import latents_for_seeds
 
     z = latents_for_seeds(list(seeds), loaded.latent_dim)
-    return torch.cat([loaded.generator(z[i:i + 32]) for i in range(0, len(z), 32)]).clamp(-1, 1)
+    return torch.cat([loaded.synthesize(z[i:i + 32]) for i in range(0, len(z), 32)]).clamp(-1, 1)
 
 
 def unit(pixels: np.ndarray) -> torch.Tensor:
@@ -184,12 +184,19 @@ def mean_pairwise(f: np.ndarray) -> float:
 def discriminator_check(loaded, outputs, reals) -> dict | None:
     """Median D(output) against D's 10th percentile on reals; None when the run has no D."""
     from nonesuch.gan.checkpoint import load_weights
-    from nonesuch.gan.config import TrainConfig
+    from nonesuch.gan.init_from import InitError, find_source, inherited_options
+    from nonesuch.gan.networks import ProgressiveDiscriminator
+    from nonesuch.gan.presets import Architecture
 
-    weights = Path(loaded.checkpoint_path).parent / "discriminator.safetensors"
-    if not weights.is_file():
+    try:
+        source = find_source(str(loaded.folder))          # a RUN, or an exported folder with D
+    except InitError:
         return None
-    d = TrainConfig.from_dict(loaded.config).make_discriminator()
+    options = inherited_options(source)
+    a = options["architecture"]
+    d = ProgressiveDiscriminator(Architecture(a["name"], a["latent_dim"], tuple(a["channels"])),
+                                 options["resolution"], 0, tuple(options["attention"]))
+    weights = source.weights / "discriminator.safetensors"
     load_weights(d, weights)
     d.eval()
     with torch.no_grad():

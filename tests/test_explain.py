@@ -18,7 +18,7 @@ from nonesuch.explain.folder import ExplainConfig, explain_to_folder
 from nonesuch.explain.generator_access import split_generator
 from nonesuch.explain.optimise import AscentConfig
 from nonesuch.explain.targets import Target, parse_target
-from nonesuch.gan.checkpoint import load_generator
+from nonesuch.gan.generator import load_generator
 
 runner = CliRunner()
 SHIPPED = Path(__file__).parents[1] / "src/nonesuch/pretrained/smileys32"

@@ -38,7 +38,7 @@ def explain(
     """Draw, with the run's generator, what a classifier's unit responds to most (DGN-AM)."""
     from nonesuch.explain.errors import ExplainError
     from nonesuch.explain.folder import ExplainConfig, explain_to_folder
-    from nonesuch.gan.checkpoint import CheckpointError
+    from nonesuch.errors import NonesuchError
     from nonesuch.generate.sampling import parse_seeds
     from nonesuch.provenance.errors import ProvenanceError
 
@@ -61,7 +61,7 @@ def explain(
                           soft_wrap=True)
             return
         outcome = explain_to_folder(config)
-    except (ExplainError, CheckpointError, ProvenanceError) as error:
+    except (ExplainError, NonesuchError, ProvenanceError) as error:
         fail(error)
     _print_summary(outcome.report, out)
 

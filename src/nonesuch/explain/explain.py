@@ -26,8 +26,7 @@ from nonesuch.explain.objective import (CALIBRATION_SAMPLES, Standardisation, ca
                                         combined_objective, score_images)
 from nonesuch.explain.optimise import Ascent, AscentConfig, ascend
 from nonesuch.explain.targets import Target
-from nonesuch.gan.checkpoint import LoadedGenerator
-from nonesuch.generate.sampling import latents_for_seeds, to_uint8
+from nonesuch.gan.sampling import latents_for_seeds, to_uint8
 
 
 @dataclass
@@ -50,7 +49,7 @@ class Explanation:
         return [to_uint8(f.float()) for f in self.ascent.frames]          # each [N, R, R, 3]
 
 
-def explain(generator: LoadedGenerator, targets: list[Target], seeds=range(8),
+def explain(generator, targets: list[Target], seeds=range(8),
             weights: list[float] | None = None, directions: list[int] | None = None,
             code: str = "box", ascent: AscentConfig = AscentConfig(),
             standardisation: Standardisation | None = None,

@@ -57,7 +57,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     from nonesuch.explain.optimise import AscentConfig
     from nonesuch.explain.outputs import objective_of, write_gif, write_images, write_report
     from nonesuch.explain.targets import parse_target
-    from nonesuch.gan.checkpoint import load_generator
+    from nonesuch.gan.generator import load_generator
     from nonesuch.explain.objective import pair_weights
     from nonesuch.provenance.keys import watermark_config
 
@@ -116,7 +116,7 @@ def real_images(config: ExplainConfig, loaded) -> tuple[str | None, np.ndarray |
     from nonesuch.data import Dataset
     from nonesuch.data.dataset import DatasetError
 
-    path = config.reals or loaded.config.get("dataset")
+    path = config.reals or loaded.info.trained_on.get("dataset")
     if not path or (config.reals is None and not Path(path).is_dir()):
         return None, None
     try:

@@ -24,7 +24,6 @@ import nonesuch
 from nonesuch.atomic import atomic_path, write_bytes, write_json
 from nonesuch.data.grid import image_grid, upscale_for_viewing
 from nonesuch.explain.explain import Explanation, percentile_among
-from nonesuch.gan.checkpoint import LoadedGenerator
 from nonesuch.generate.finish import Finisher, FinishSettings
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
@@ -37,7 +36,7 @@ def objective_of(explanation: Explanation, specs: list[str], settings: dict) -> 
             "directions": explanation.directions, **settings}
 
 
-def write_images(explanation: Explanation, loaded: LoadedGenerator, objective: dict, out: Path,
+def write_images(explanation: Explanation, loaded, objective: dict, out: Path,
                  size: int, fmt: str, sign: bool = True, registry: Registry | None = None) -> list[dict]:
     """Finish and register every output; returns the records (as JSON dicts), in seed order."""
     keys = default_keys()
@@ -62,10 +61,10 @@ def write_images(explanation: Explanation, loaded: LoadedGenerator, objective: d
     return [r.to_json() for r in records]
 
 
-def _record(loaded: LoadedGenerator, seed: int, objective: dict, size: int, fmt: str,
+def _record(loaded, seed: int, objective: dict, size: int, fmt: str,
             signed: bool) -> GenerationRecord:
     return GenerationRecord(
-        run=Path(loaded.run_dir).name, checkpoint=Path(loaded.checkpoint_path).parent.name,
+        run=loaded.name, checkpoint=loaded.info.checkpoint,
         checkpoint_sha256=loaded.checkpoint_sha256, seed=int(seed), class_name=None,
         truncation=None, size=size, format=fmt,
         watermark_id=explain_watermark_id_for(loaded.checkpoint_sha256, seed, objective),
