@@ -184,6 +184,7 @@ def mean_pairwise(f: np.ndarray) -> float:
 def discriminator_check(loaded, outputs, reals) -> dict | None:
     """Median D(output) against D's 10th percentile on reals; None when the run has no D."""
     from nonesuch.gan.checkpoint import load_weights
+    from nonesuch.hashing import file_sha256
     from nonesuch.gan.init_from import InitError, find_source, inherited_options
     from nonesuch.gan.networks import ProgressiveDiscriminator
     from nonesuch.gan.presets import Architecture
@@ -197,7 +198,7 @@ def discriminator_check(loaded, outputs, reals) -> dict | None:
     d = ProgressiveDiscriminator(Architecture(a["name"], a["latent_dim"], tuple(a["channels"])),
                                  options["resolution"], 0, tuple(options["attention"]))
     weights = source.weights / "discriminator.safetensors"
-    load_weights(d, weights)
+    load_weights(d, weights.parent, weights.name, {"sha256": {weights.name: file_sha256(weights)}})
     d.eval()
     with torch.no_grad():
         floor = float(np.percentile(score_d(d, unit(reals)), 10))

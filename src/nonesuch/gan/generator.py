@@ -194,7 +194,7 @@ def _load_exported(folder: Path, device: str) -> Generator:
                                        info.resolution, len(info.class_names), tuple(info.attention))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{folder / INFO_FILE}: cannot build its network ({error})") from error
-    load_weights(network, weights, device)
+    load_weights(network, folder, WEIGHTS, {"sha256": {WEIGHTS: sha256}}, device)   # parsed from bytes re-hashed
     return Generator(_ready(network, info.stage, device), info, folder, sha256)
 
 

@@ -79,10 +79,14 @@ def inherited_options(source: InitSource) -> dict:
             "conditional": conditional, "class_names": list(t.get("class_names", [])) if conditional else []}
 
 
-def load_source_weights(source: InitSource, generator, discriminator, generator_ema, device) -> None:
+def load_source_weights(source: InitSource, generator, discriminator, generator_ema, device,
+                        expected_sha256: dict[str, str]) -> None:
+    """Each network from the bytes whose sha256 is `expected_sha256[name]` (recorded in the run's
+    config when it was created), parsed from exactly the bytes that were hashed."""
+    state = {"sha256": {f"{name}.safetensors": sha for name, sha in expected_sha256.items()}}
     for name, net in zip(NETWORKS, (generator, discriminator, generator_ema)):
         try:
-            checkpoint.load_weights(net, source.weights / f"{name}.safetensors", str(device))
+            checkpoint.load_weights(net, source.weights, f"{name}.safetensors", state, str(device))
         except checkpoint.CheckpointError as e:
             raise InitError(str(e)) from e
 

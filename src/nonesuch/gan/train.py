@@ -182,7 +182,7 @@ def _load_init_weights(run: Run) -> None:
         if run.config.init_sha256 and source.sha256() != run.config.init_sha256:
             raise init_from.InitError("its weights changed since this run was created")
         init_from.load_source_weights(source, run.generator, run.discriminator, run.generator_ema,
-                                      run.placement.device)
+                                      run.placement.device, run.config.init_sha256 or source.sha256())
     except init_from.InitError as e:
         raise TrainError(f"--init-from {run.config.init_from}: {e}") from e
 
