@@ -93,7 +93,7 @@ def test_weights_zero_and_one_are_the_single_objectives(untrained):
 def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
         untrained, tiny_onnx, nonesuch_home, tmp_path):
     out = tmp_path / "explained"
-    config = ExplainConfig(run=str(untrained.run_dir), targets=[f"onnx:{tiny_onnx}:2"], out=str(out),
+    config = ExplainConfig(run=str(untrained.folder), targets=[f"onnx:{tiny_onnx}:2"], out=str(out),
                            seeds=[0, 1], code="sphere", iterations=3, size=64, gif=True)
     outcome = explain_to_folder(config, show_progress=False)
     for seed in (0, 1):
@@ -117,7 +117,7 @@ def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
     ("curate:nowhere:smileys", "nowhere has no labels"),
 ])
 def test_a_bad_target_spec_is_one_line(untrained, nonesuch_home, tmp_path, spec, message):
-    result = runner.invoke(app, ["explain", str(untrained.run_dir), "--target", spec,
+    result = runner.invoke(app, ["explain", str(untrained.folder), "--target", spec,
                                  "--out", str(tmp_path / "x")])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and message in result.output, result.output
@@ -127,7 +127,7 @@ def test_an_onnx_file_that_does_not_fit_says_what_it_needs(untrained, nonesuch_h
     grey = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
     path = tmp_path / "mnist.onnx"
     torch.onnx.export(grey, torch.zeros(1, 1, 28, 28), str(path), dynamo=False)
-    result = runner.invoke(app, ["explain", str(untrained.run_dir), "--target", f"onnx:{path}:3",
+    result = runner.invoke(app, ["explain", str(untrained.folder), "--target", f"onnx:{path}:3",
                                  "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert "mnist.onnx: input" in result.output and "[N, 3, S, S]" in result.output

@@ -34,11 +34,11 @@ def _version(package: str) -> str:
 def check_torch_device() -> Check:
     import torch
 
-    from nonesuch.gan.distributed import choose_device, cpu_threads
+    from nonesuch.gan.distributed import choose_device, training_threads
 
     device = choose_device("auto")
     where = (f"cuda ({torch.cuda.get_device_name(device)}, {torch.cuda.device_count()} visible)"
-             if device.type == "cuda" else f"cpu, {cpu_threads()} training threads now")
+             if device.type == "cuda" else f"cpu, {training_threads()} training threads by default")
     return Check("device", True, f"torch {torch.__version__}: {where}", "train, generate, serve (--device auto)")
 
 
