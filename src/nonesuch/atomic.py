@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -49,3 +50,17 @@ def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) ->
 
 def write_json(target: str | os.PathLike, obj, durable: bool = True) -> None:
     write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable)
+
+
+def swap_folder_into_place(staging: Path, out: Path) -> None:
+    """Replace folder `out` by the finished `staging` folder with two renames: the old one moves
+    aside, the new one takes its name, then the old one is deleted. Between the renames `out` is
+    missing for an instant (a server answers 404), never half-written."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 import nonesuch
+from nonesuch import atomic
 from nonesuch.gan.checkpoint import CheckpointError
 from nonesuch.gan.folders import FINE_TUNING_WEIGHTS, INFO_FILE, WEIGHTS, GeneratorInfo, is_run
 from nonesuch.gan.generator import load_generator
@@ -112,14 +113,6 @@ def _checkpoint_folder(run: Path, checkpoint_name: str) -> Path:
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        if not (out / INFO_FILE).is_file() and any(out.iterdir()):
-            raise CheckpointError(f"{out}: exists and is not an exported generator; "
-                                  f"choose an empty or new folder")
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if out.exists() and not (out / INFO_FILE).is_file() and any(out.iterdir()):
+        raise CheckpointError(f"{out}: exists and is not an exported generator; choose an empty or new folder")
+    atomic.swap_folder_into_place(staging, out)

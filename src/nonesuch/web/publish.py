@@ -222,14 +222,5 @@ def _write_index(images: list[PageEntry], config: PublishConfig, site: Path) -> 
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
-    # Two renames: the old site moves aside, the new one takes its name. Between them `out` is
-    # missing for an instant, which a server answers with 404 rather than a torn page.
     os.chmod(staging, 0o755)      # mkdtemp makes it private; a site is for serving
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    atomic.swap_folder_into_place(staging, out)
