@@ -89,8 +89,8 @@ def test_adaptive_strength_moves_towards_the_target():
     assert augment.overfitting_statistic("ns-r1", real, fake).tolist() == [1, 1, -1, 1]
 
 
-def test_small_datasets_are_augmented_by_default_and_old_runs_are_not(emoji_dataset, tmp_path):
-    result = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "run"), *TINY_ARGS)
+def test_auto_augments_small_datasets_and_old_runs_are_not(emoji_dataset, tmp_path):
+    result = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "run"), *TINY_ARGS, "--augment", "auto")
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["augment"] == "color,translation,cutout"

@@ -21,7 +21,7 @@ def train_command(
     kimg: float = typer.Option(None, "--kimg", help="Thousands of images per fade-in and per stabilisation.", show_default="the preset's: cpu 30, paper 600"),
     batch: int = typer.Option(None, "--batch", help="Minibatch size.", show_default="16"),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate.", show_default="0.001"),
-    augment: str = typer.Option(None, "--augment", help="DiffAugment ops on everything D sees: color,translation,cutout, a subset, or off.", show_default="auto = all three below 10k images"),
+    augment: str = typer.Option(None, "--augment", help="DiffAugment ops on everything D sees: color,translation,cutout, a subset, or off.", show_default="off; auto = all three below 10k images"),
     augment_p: float = typer.Option(None, "--augment-p", help="Chance each op is applied to an image; the start value if adaptive.", show_default="1.0"),
     augment_target: float = typer.Option(None, "--augment-target", help="Adapt the strength so D's overfitting statistic stays at this (ADA: 0.6).", show_default="0 = fixed"),
     gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (1 = the paper).", show_default="4"),

@@ -52,7 +52,7 @@ class Run:
         return Path(self.config.out)
 
 
-# Datasets smaller than this are augmented by default: DiffAugment's own guidance is "the
+# --augment auto augments datasets smaller than this: DiffAugment's own guidance is "the
 # strongest" policy for hundreds of images, and it still helps at 10% of CIFAR (5k images).
 AUTO_AUGMENT_BELOW = 10_000
 
