@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nonesuch.data.dataset import DatasetWriter, ImageRecord
 
@@ -40,3 +41,10 @@ def flat_colour_dataset(out: Path, colour: tuple[int, int, int], count: int = 32
     writer.append(images, records)
     writer.close()
     return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Imported by a test module: every test in it trains on one thread (the test machine's cores
+    are shared; see subprocess_env)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import torch
-from gan_fixtures import TINY
+from gan_fixtures import TINY, one_thread  # noqa: F401  (autouse fixture)
 
 from nonesuch.gan import checkpoint
 from nonesuch.gan.checkpoint import CheckpointError, list_checkpoints, load_generator, newest_good_checkpoint
@@ -17,9 +17,6 @@ from nonesuch.gan.config import TrainError, resolve_config
 from nonesuch.gan.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # shared test machine: see gan_fixtures.subprocess_env
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from gan_fixtures import TINY, flat_colour_dataset
+from gan_fixtures import TINY, flat_colour_dataset, one_thread  # noqa: F401  (autouse fixture)
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -19,9 +19,6 @@ from nonesuch.gan.train import train
 PICKLE_MAGICS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # shared test machine: see gan_fixtures.subprocess_env
 
 
 @pytest.fixture(scope="module")
