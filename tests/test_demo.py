@@ -16,8 +16,8 @@ def test_shipped_generator_is_small_and_loads():
     size = sum(p.stat().st_size for p in shipped_run().rglob("*") if p.is_file())
     assert size <= 20 * 1024 * 1024
     loaded = load_generator(shipped_run())
-    assert loaded.resolution == 32 and loaded.info.architecture["name"] == "cpu"
-    by_name = load_generator("smileys32")
+    assert loaded.resolution == 64 and loaded.info.architecture["name"] == "cpu"
+    by_name = load_generator("smileys64")
     assert by_name.checkpoint_sha256 == loaded.checkpoint_sha256 == loaded.info.files["generator_ema.safetensors"]
 
 

@@ -137,3 +137,19 @@ def test_a_resume_on_a_changed_dataset_is_refused(emoji_dataset, tmp_path):
     result = nonesuch("train", str(dataset), "--out", str(run), *TINY_ARGS)
     assert result.returncode != 0 and "changed since this run started" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_shipped_generator_carries_what_fine_tuning_needs(emoji_folder, tmp_path):
+    """`--init-from smileys64` by name: G, D and EMA come from the package, one step at 64 px."""
+    from conftest import make_dataset
+
+    animals = make_dataset(emoji_folder, tmp_path / "emoji64", 64)
+    tuned = tmp_path / "tuned"
+    result = nonesuch("train", str(animals), "--out", str(tuned), "--init-from", "smileys64",
+                      "--kimg", "0.016", "--snapshot-kimg", "0.016", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["init_from"] == "smileys64" and config["resolution"] == 64     # a name, not an install path
+    assert set(config["init_sha256"]) == {"generator", "discriminator", "generator_ema"}
+    log = [json.loads(line) for line in (tuned / "log.jsonl").read_text().splitlines()]
+    assert log[0]["stage"] == "stable 64px"

@@ -272,8 +272,10 @@ def discriminator_step(run: Run, stage: Stage, reals, fakes, labels, random: tor
                        if _penalty_due(run) else zero)
     _apply(run, "D", D, loss + penalty)
     _adapt_augmentation(run, real_scores, fake_scores)
-    return {"loss_d": loss.detach(), "penalty": penalty.detach(),
-            "augment_p": torch.tensor(run.augment_strength)}
+    losses_now = {"loss_d": loss.detach(), "penalty": penalty.detach()}
+    if c.augment != "off":  # a strength is news only when something is augmented
+        losses_now["augment_p"] = torch.tensor(run.augment_strength)
+    return losses_now
 
 
 def _adapt_augmentation(run: Run, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
