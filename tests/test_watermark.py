@@ -78,10 +78,10 @@ ATTACK_FLOORS = {
     "bright+20": (0.99, 8), "bright-20": (0.99, 8), "noise5": (0.99, 8),
     "resize0.5+jpeg75": (0.99, 8), "jpeg75": (0.99, 8),
     # Issue 13's, found by the detector's search (mirror, rotations undone, thumbnails resized
-    # back). JPEG q30 is not solved: 4/8 here (see the README's watermark figures).
+    # back), and JPEG q30 (whole steps held through clipping; before, 4/8 here).
     "mirror": (0.99, 8), "rotate+5": (0.99, 8), "rotate-5": (0.99, 8),
     "rotate+5crop": (0.99, 8), "rotate-5crop": (0.99, 8), "thumb0.5": (0.99, 8),
-    "thumb0.3": (0.99, 8), "jpeg30": (0.7, 4),
+    "thumb0.3": (0.99, 8), "jpeg30": (0.99, 8),
 }
 
 
@@ -130,6 +130,38 @@ def test_brightening_line_art_keeps_the_id(line_art):
             assert psnr(image, marked) >= floor
             result = detect(ATTACKS["bright+20"](marked, None))
             assert (result.status, result.watermark_id) == ("found", watermark_id)
+
+
+def test_jpeg30_of_line_art_keeps_the_id(line_art):
+    """JPEG q30 on black strokes over white: clipping at 255 left half of each whole q50 step,
+    which q30 (steps 5/3 as large) rounded to nothing (these read 0-1 of 4 before)."""
+    for watermark_id, image in zip((0x3030_0000_0001, 0x3030_0000_0002, 0x3030_0000_0003,
+                                    0x3030_0000_0004), line_art):
+        result = detect(jpeg(embed(image, watermark_id), 30))
+        assert (result.status, result.watermark_id) == ("found", watermark_id)
+
+
+def test_whole_steps_are_held_through_clipping():
+    """On white, what is left of the mark after clipping at 255 carries each chosen coefficient
+    at a whole q50 step (within 10 %), not the half that clipping used to leave."""
+    from nonesuch.provenance.watermark_jpeg import LUMA_STEPS_Q50, quantised_mark, to_blocks
+
+    rng = np.random.default_rng(3)
+    delta = rng.normal(0.0, 1.0, (64, 64)).astype(np.float32)
+    white = np.full((64, 64), 255.0, np.float32)
+    energy = 6.0 * delta.size
+    for host, expected in ((None, 1.0), (white, 1.0)):
+        mark = quantised_mark(delta, energy, 1.0, 16.0, host)
+        base = np.zeros_like(delta) if host is None else white
+        kept = np.clip(base + mark, 0.0, 255.0) - base
+        in_steps = np.abs(to_blocks(kept)) / LUMA_STEPS_Q50      # [8, 8, 8, 8]
+        in_steps[..., 0, 0] = 0.0                                 # DC: clipping's mean shift
+        chosen = in_steps[in_steps > 0.3]
+        assert chosen.size > 50 and np.all(np.abs(chosen - expected) < 0.1), chosen.min()
+    unheld = quantised_mark(delta, energy, 1.0, 16.0)
+    clipped = np.abs(to_blocks(np.minimum(white + unheld, 255.0) - white)) / LUMA_STEPS_Q50
+    clipped[..., 0, 0] = 0.0
+    assert np.median(clipped[clipped > 0.2]) < 0.7        # what q30 used to round away
 
 
 def test_raw_channel_bits_before_error_correction(marked):
