@@ -259,7 +259,9 @@ def test_a_mark_on_a_blank_page_is_still_found():
     """White has no headroom upwards, so only the negative chips stay; that is enough."""
     blank = np.full((256, 256, 3), 255, np.uint8)
     marked = embed(blank, 99)
-    assert psnr(blank, marked) >= 40.0
+    # a blank page fails the q30 / q75 check unboosted (nothing to hide steps in): the closed
+    # loop spends up to max_boost_db on it (38.9 dB); 40.4 dB without the loop
+    assert psnr(blank, marked) >= DEFAULT_CONFIG.target_psnr_db - DEFAULT_CONFIG.max_boost_db
     assert detect(marked).watermark_id == 99
 
 
