@@ -60,7 +60,9 @@ def test_round_trip_finds_the_id_invisibly(real_images, marked):
         assert watermarked.shape == image.shape and watermarked.dtype == np.uint8
         result = detect(watermarked)
         assert (result.status, result.watermark_id) == ("found", watermark_id)
-        assert result.confidence > 1 - 1e-6 and result.bit_accuracy_estimate >= 0.99
+        # >= 0.98 of the 140 raw bits (2 of 140 wrong on one emoji since the whole steps are
+        # held through clipping: energy moved from dense chips into q30-proof steps)
+        assert result.confidence > 1 - 1e-6 and result.bit_accuracy_estimate >= 0.98
     assert np.mean([psnr(image, w) for image, (_, w) in zip(real_images, marked)]) >= 40.0
 
 
@@ -78,10 +80,10 @@ ATTACK_FLOORS = {
     "bright+20": (0.99, 8), "bright-20": (0.99, 8), "noise5": (0.99, 8),
     "resize0.5+jpeg75": (0.99, 8), "jpeg75": (0.99, 8),
     # Issue 13's, found by the detector's search (mirror, rotations undone, thumbnails resized
-    # back). JPEG q30 is not solved: 4/8 here (see the README's watermark figures).
+    # back), and JPEG q30 (whole steps held through clipping; before, 4/8 here).
     "mirror": (0.99, 8), "rotate+5": (0.99, 8), "rotate-5": (0.99, 8),
     "rotate+5crop": (0.99, 8), "rotate-5crop": (0.99, 8), "thumb0.5": (0.99, 8),
-    "thumb0.3": (0.99, 8), "jpeg30": (0.7, 4),
+    "thumb0.3": (0.99, 8), "jpeg30": (0.99, 8),
 }
 
 
@@ -132,10 +134,42 @@ def test_brightening_line_art_keeps_the_id(line_art):
             assert (result.status, result.watermark_id) == ("found", watermark_id)
 
 
+def test_jpeg30_of_line_art_keeps_the_id(line_art):
+    """JPEG q30 on black strokes over white: clipping at 255 left half of each whole q50 step,
+    which q30 (steps 5/3 as large) rounded to nothing (these read 0-1 of 4 before)."""
+    for watermark_id, image in zip((0x3030_0000_0001, 0x3030_0000_0002, 0x3030_0000_0003,
+                                    0x3030_0000_0004), line_art):
+        result = detect(jpeg(embed(image, watermark_id), 30))
+        assert (result.status, result.watermark_id) == ("found", watermark_id)
+
+
+def test_whole_steps_are_held_through_clipping():
+    """On white, what clipping at 255 leaves of the mark carries each chosen coefficient at
+    nearly a whole q50 step (above the 0.83 that q30 rounds up), not the half it used to."""
+    from nonesuch.provenance.watermark_jpeg import LUMA_STEPS_Q50, quantised_mark, to_blocks
+
+    rng = np.random.default_rng(3)
+    delta = rng.normal(0.0, 1.0, (64, 64)).astype(np.float32)
+    white = np.full((64, 64), 255.0, np.float32)
+    energy = 2.0 * delta.size
+    steps = to_blocks(quantised_mark(delta, energy, 1.0)) / LUMA_STEPS_Q50   # no clipping
+    chosen = np.abs(steps) > 0.5
+    assert chosen.sum() > 40
+
+    def left_after_clipping(host):
+        mark = quantised_mark(delta, energy, 1.0, 16.0, host)
+        kept = to_blocks(np.minimum(white + mark, 255.0) - white) / LUMA_STEPS_Q50
+        return kept[chosen] * np.sign(steps[chosen])          # in whole steps, signed
+
+    held, unheld = left_after_clipping(white), left_after_clipping(None)
+    assert held.min() > 0.83 and np.median(held) > 0.95, np.percentile(held, [0, 50])
+    assert np.median(unheld) < 0.55                          # what q30 rounded away
+
+
 def test_raw_channel_bits_before_error_correction(marked):
     """Clean images read back every raw bit; JPEG q50 flips a few, which the code corrects."""
     for watermark_id, watermarked in marked[:3]:
-        assert np.mean(decode_channel_bits(watermarked) == channel_bits(watermark_id)) >= 0.99
+        assert np.mean(decode_channel_bits(watermarked) == channel_bits(watermark_id)) >= 0.98
         attacked = decode_channel_bits(jpeg(watermarked, 50))
         assert np.mean(attacked == channel_bits(watermark_id)) >= 0.8
 
@@ -225,7 +259,9 @@ def test_a_mark_on_a_blank_page_is_still_found():
     """White has no headroom upwards, so only the negative chips stay; that is enough."""
     blank = np.full((256, 256, 3), 255, np.uint8)
     marked = embed(blank, 99)
-    assert psnr(blank, marked) >= 40.0
+    # a blank page fails the q30 / q75 check unboosted (nothing to hide steps in): the closed
+    # loop spends up to max_boost_db on it (38.9 dB); 40.4 dB without the loop
+    assert psnr(blank, marked) >= DEFAULT_CONFIG.target_psnr_db - DEFAULT_CONFIG.max_boost_db
     assert detect(marked).watermark_id == 99
 
 

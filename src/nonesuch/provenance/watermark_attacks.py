@@ -110,4 +110,5 @@ ATTACKS: dict[str, Attack] = {
 LUMA_ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "jpeg50": lambda luma: jpeg_luma(luma, 50),
     "jpeg75": lambda luma: jpeg_luma(luma, 75),
+    "jpeg30": lambda luma: jpeg_luma(luma, 30),
 }
