@@ -54,11 +54,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--step", type=float, default=None, help="default: ExplainConfig's")
     p.add_argument("--code", default="box")
-    p.add_argument("--classifier-size", type=int, default=128)
-    p.add_argument("--pool", type=int, default=None, help="random samples (default 3 x iterations)")
+    p.add_argument("--classifier-size", type=int, default=None, help="default: ExplainConfig's")
+    p.add_argument("--precision", default=None, help="of the gradient passes; default: ExplainConfig's")
+    p.add_argument("--pool", type=int, default=None,
+                   help="random samples (default 3 x iterations x seeds: best of 3 x iterations per seed)")
     p.add_argument("--inception-pool", type=int, default=64, help="random samples for KID/probe/diversity")
-    p.add_argument("--speed-iterations", type=int, default=200)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--speed-iterations", type=int, default=200, help="0: skip the speed check")
+    p.add_argument("--no-pair", action="store_true", help="skip the two-objective (W = 0.5) check")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads; on a machine other jobs load, 1 (two threads spin-wait on each other)")
     p.add_argument("--out", default="/tmp/bench_explain")
     return p.parse_args()
 
@@ -73,7 +77,7 @@ def main() -> None:
     from nonesuch.data import Dataset
     from nonesuch.explain.explain import explain, percentile_among
     from nonesuch.explain.folder import ExplainConfig
-    from nonesuch.explain.objective import score_images
+    from nonesuch.explain.objective import Standardisation, calibrate, score_images
     from nonesuch.explain.optimise import AscentConfig
     from nonesuch.explain.targets import parse_target
     from nonesuch.gan.generator import load_generator
@@ -82,28 +86,34 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     step = args.step if args.step is not None else ExplainConfig.step_start
+    args.classifier_size = args.classifier_size or ExplainConfig.classifier_size
+    args.precision = args.precision or ExplainConfig.precision
     loaded = load_generator(args.run)
     specs = [spec_of(t.strip()) for t in args.targets.split(",") if t.strip()]
     targets = [parse_target(s, args.classifier_size) for s in specs]
-    reals = np.asarray(Dataset(args.reals).images(loaded.resolution))           # [M, R, R, 3]
+    dataset = Dataset(args.reals)
+    reals = np.array(dataset.images(loaded.resolution))                        # [M, R, R, 3]
     print(f"# bench_explain on {machine(args.threads)}", flush=True)
     print(f"# run {args.run} ({loaded.resolution} px), reals {args.reals} ({len(reals)}), "
           f"{len(specs)} targets x {args.seeds} seeds, {args.iterations} iterations, code {args.code}, "
-          f"step {step}, classifier {args.classifier_size} px", flush=True)
+          f"step {step}, classifier {args.classifier_size} px, precision {args.precision}", flush=True)
     clock = Clock()
     real_scores = score_images(targets, reals)                                 # [M, T]
-    pool_size = args.pool or 3 * args.iterations
+    pool_size = args.pool or 3 * args.iterations * args.seeds
     with torch.no_grad():
         pool_images = sample(loaded, range(10_000, 10_000 + pool_size))
     pool_scores = score_images(targets, pool_images)                           # [P, T]
-    clock.lap("scores of reals and random pool")
+    # One calibration pass for every target (they share Lite0), not one per explain call.
+    calibration = calibrate(targets, loaded.synthesize, loaded.latent_dim)
+    clock.lap("scores of reals, random pool, calibration")
 
-    ascent = AscentConfig(iterations=args.iterations, step_start=step)
+    ascent = AscentConfig(iterations=args.iterations, step_start=step, precision=args.precision)
     seeds = list(range(args.seeds))
     runs, outputs, starts = [], {}, {}
     equal = max(1, min(3 * args.iterations, pool_size // args.seeds))
     for t, (spec, target) in enumerate(zip(specs, targets)):
-        result = explain(loaded, [target], seeds, code=args.code, ascent=ascent)
+        result = explain(loaded, [target], seeds, code=args.code, ascent=ascent,
+                         standardisation=Standardisation([calibration.mean[t]], [calibration.std[t]]))
         outputs[spec], starts[spec] = result.pixels, result.before_pixels
         after = result.scores_after[:, 0]
         percentile = percentile_among(real_scores[:, t:t + 1], result.scores_after)[:, 0]
@@ -113,15 +123,20 @@ def main() -> None:
                          "after": float(after[i]), "real_percentile": float(percentile[i]),
                          "best_of_random": float(best_random)})
         clock.lap(f"explain {spec}")
-        print(f"  {spec}: real percentile after {np.round(percentile, 1).tolist()}", flush=True)
+        print(f"  {spec}: real percentile before {np.round(percentile_among(real_scores[:, t:t + 1], result.scores_before)[:, 0], 1).tolist()}"
+              f" after {np.round(percentile, 1).tolist()}", flush=True)
+        (out / "runs.partial.json").write_text(json.dumps(runs, indent=1) + "\n")   # survives a kill
+        write_grid(out / "grid.png", specs[:t + 1], starts, outputs)
 
-    independent = inception_checks(specs, targets, outputs, starts, reals, pool_images[:args.inception_pool],
+    independent = inception_checks(specs, targets, outputs, starts, dataset, loaded.resolution, pool_images[:args.inception_pool],
                                    real_scores, pool_scores[:args.inception_pool], runs)
     clock.lap("inception checks")
     realism = discriminator_check(loaded, outputs, reals)
-    pair = two_objectives(loaded, specs[:2], targets[:2], seeds, ascent, args.code, real_scores[:, :2])
+    pair = None if args.no_pair else two_objectives(loaded, specs[:2], targets[:2], seeds, ascent,
+                                                    args.code, real_scores[:, :2])
     clock.lap("two objectives")
-    speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step)
+    speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step, args.precision) \
+        if args.speed_iterations else None
     clock.lap("speed")
     write_grid(out / "grid.png", specs, starts, outputs)
     summary = summarise(runs, independent, realism, pair, speed, equal)
@@ -142,14 +157,18 @@ def unit(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def inception_checks(specs, targets, outputs, starts, reals, pool_images, real_scores, pool_scores, runs) -> dict:
-    """Independent scorer, KID, nearest-neighbour distance and diversity, all in Inception space."""
+def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_images, real_scores,
+                     pool_scores, runs) -> dict:
+    """Independent scorer, KID, nearest-neighbour distance and diversity, all in Inception space.
+    The reals' features come from the metrics cache (`nonesuch metrics` writes it), the seeds'
+    plain samples are the same for every target and go through Inception once."""
     from sklearn.linear_model import RidgeCV
 
     from nonesuch.metrics.distances import kid
+    from nonesuch.metrics.evaluate import real_features
     from nonesuch.metrics.inception import inception_features
 
-    f_real = inception_features(unit(reals)).numpy()                            # [M, 2048]
+    f_real = real_features(dataset, resolution, count=len(dataset))             # [M, 2048]
     f_pool = inception_features(pool_images).numpy()                            # [P, 2048]
     real_nn = nearest(f_real, f_real, exclude_self=True)
     nn_floor = float(np.percentile(real_nn, 5))
@@ -159,7 +178,8 @@ def inception_checks(specs, targets, outputs, starts, reals, pool_images, real_s
     train_x = np.concatenate([f_real, f_pool])
     for t, spec in enumerate(specs):
         f_out = inception_features(unit(outputs[spec])).numpy()
-        f_start = inception_features(unit(starts[spec])).numpy()
+        if spec == specs[0] or not np.array_equal(starts[spec], starts[specs[0]]):
+            f_start = inception_features(unit(starts[spec])).numpy()
         probe = RidgeCV(alphas=np.logspace(-1, 4, 12)).fit(train_x, np.concatenate([real_scores[:, t], pool_scores[:, t]]))
         prefers = probe.predict(f_out) > probe.predict(f_start)
         rows[spec] = {"independent_prefers": prefers.tolist(),
@@ -222,12 +242,12 @@ def two_objectives(loaded, specs, targets, seeds, ascent, code, real_scores) -> 
             "a_p90_share": float(above[:, 0].mean()), "b_p90_share": float(above[:, 1].mean())}
 
 
-def speed_check(loaded, target, iterations, code, step) -> dict:
+def speed_check(loaded, target, iterations, code, step, precision) -> dict:
     from nonesuch.explain.explain import explain
     from nonesuch.explain.optimise import AscentConfig
 
     wall, cpu = time.perf_counter(), time.process_time()
-    explain(loaded, [target], range(8), code=code, ascent=AscentConfig(iterations=iterations, step_start=step),
+    explain(loaded, [target], range(8), code=code, ascent=AscentConfig(iterations=iterations, step_start=step, precision=precision),
             calibration_samples=16)
     return {"iterations": iterations, "codes": 8, "wall_s": time.perf_counter() - wall,
             "cpu_s": time.process_time() - cpu, "threads": torch.get_num_threads(),
@@ -277,9 +297,10 @@ def print_table(s: dict) -> None:
         rows.append((f"W=0.5 {p['targets'][0]} + {p['targets'][1]}: both >= p90",
                      pct(p["both_p90_share"]), ">= 50 % of seeds"))
     sp = s["speed"]
-    rows.append((f"speed: {sp['iterations']} it x 8 codes, {sp['threads']} threads",
-                 f"{sp['wall_s']:.0f} s wall, {sp['cpu_s']:.0f} s CPU (load {sp['loadavg_1min']:.1f})",
-                 "<= 60 s (200 it, 64 px)"))
+    if sp:
+        rows.append((f"speed: {sp['iterations']} it x 8 codes, {sp['threads']} threads",
+                     f"{sp['wall_s']:.0f} s wall, {sp['cpu_s']:.0f} s CPU (load {sp['loadavg_1min']:.1f})",
+                     "<= 60 s (200 it, 64 px)"))
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)} | result | goal")
     for name, value, goal in rows:

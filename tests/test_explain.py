@@ -90,6 +90,20 @@ def test_weights_zero_and_one_are_the_single_objectives(untrained):
     assert not np.array_equal(at_zero.pixels, at_one.pixels)
 
 
+def test_the_gradient_precision_is_a_choice_and_says_what_ran(untrained, nonesuch_home, tmp_path):
+    common = dict(seeds=[0, 1], code="box", calibration_samples=8)
+    fp32 = explain(untrained, [redness()], ascent=AscentConfig(iterations=3, step_start=0.3, precision="off"), **common)
+    bf16 = explain(untrained, [redness()], ascent=AscentConfig(iterations=3, step_start=0.3, precision="bf16"), **common)
+    assert (fp32.ascent.precision, bf16.ascent.precision) == ("fp32", "bf16")
+    for result in (fp32, bf16):
+        assert (result.scores_after > result.scores_before).all()
+    assert not torch.equal(fp32.ascent.code, bf16.ascent.code)        # bf16 really ran
+    result = runner.invoke(app, ["explain", str(untrained.folder), "--target", "imagenet:lemon",
+                                 "--precision", "fp8", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "--precision 'fp8'" in result.output, result.output
+
+
 def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
         untrained, tiny_onnx, nonesuch_home, tmp_path):
     out = tmp_path / "explained"
@@ -100,6 +114,7 @@ def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
         record = json.loads((out / f"{seed}.json").read_text())
         assert record["objective"]["targets"] == [f"onnx:{tiny_onnx}:2"]
         assert record["objective"]["iterations"] == 3
+        assert record["objective"]["precision"] == "fp32"        # ONNX: estimated gradients, fp32
     assert (out / "grid.png").is_file() and (out / "optimisation.gif").is_file()
     report = json.loads((out / "explain.json").read_text())
     assert [row["seed"] for row in report["seeds"]] == [0, 1] == [r["seed"] for r in outcome.report["seeds"]]

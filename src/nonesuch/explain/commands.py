@@ -27,12 +27,16 @@ def explain(
                              "0.5-99.5 percentile range; sphere: z on its sphere (use --step 0.05)."),
     classifier_size: int = typer.Option(128, "--classifier-size", help="Side the images are resized "
                                         "to for Lite0 targets."),
+    precision: str = typer.Option("auto", "--precision", help="Gradient passes: auto (bf16 where "
+                                  "the CPU has bf16 kernels), bf16, fp16 or off (fp32); scores are fp32."),
     reals: Optional[Path] = typer.Option(None, "--reals", help="Dataset for the percentiles "
                                          "(default: the run's training set, if still there)."),
     size: int = typer.Option(256, "--size", help="Output side in px."),
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
     gif: bool = typer.Option(False, "--gif", help="Also write the optimisation as optimisation.gif."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (default: every "
+                                          "usable core; 1 on a machine other jobs keep busy)."),
     device: str = typer.Option("cpu", "--device", help="Only cpu for now."),
 ) -> None:
     """Draw, with the run's generator, what a classifier's unit responds to most (DGN-AM)."""
@@ -50,9 +54,9 @@ def explain(
         fail(f"--seeds: {error}")
     config = ExplainConfig(run=str(run), targets=list(target), out=str(out), weight=weight,
                            minimize=minimize, seeds=seed_list, code=code, iterations=iterations,
-                           step_start=step, classifier_size=classifier_size,
+                           step_start=step, classifier_size=classifier_size, precision=precision,
                            reals=None if reals is None else str(reals), checkpoint=checkpoint,
-                           size=size, format=fmt, gif=gif)
+                           size=size, format=fmt, gif=gif, threads=threads)
     try:
         if curve:
             from nonesuch.explain.curve import explain_curve

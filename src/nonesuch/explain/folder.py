@@ -8,12 +8,12 @@ iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nonesuch.cpus import usable_cpu_count
 from nonesuch.explain.code_space import CODES
 from nonesuch.explain.errors import ExplainError
 from nonesuch.progress import progress_bar
@@ -31,13 +31,15 @@ class ExplainConfig:
     iterations: int = 200
     step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
+    precision: str = "auto"                  # gradient passes: bf16 autocast where the CPU has it (README)
     reals: str | None = None                 # dataset for percentiles; default: the run's own
     checkpoint: str | None = None
     size: int = 256
     format: str = "png"
     sign: bool = True
     gif: bool = False
-    threads: int | None = None               # torch threads; default: every usable core
+    threads: int | None = None               # torch threads; default: every usable core (on a machine
+                                             # other jobs load, 1: two threads spin-wait, README)
 
 
 @dataclass
@@ -67,7 +69,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     except ValueError as error:
         raise ExplainError(str(error)) from None
     watermark_config()                                  # the key must exist before any work
-    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(config.threads or usable_cpu_count())
     loaded = load_generator(config.run, checkpoint=config.checkpoint)
     targets = [parse_target(spec, config.classifier_size) for spec in config.targets]
     reals, real_pixels = real_images(config, loaded)
@@ -76,6 +78,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
         from nonesuch.explain.objective import score_images
         real_scores = score_images(targets, real_pixels)            # [M, T]
     ascent = AscentConfig(iterations=config.iterations, step_start=config.step_start,
+                          precision=config.precision,
                           frame_every=max(1, config.iterations // 25) if config.gif else 0)
     with progress_bar("explain", config.iterations, disable=not show_progress) as advance:
         explanation = explain(loaded, targets, config.seeds, weights=weights,
@@ -86,7 +89,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"code": config.code, "iterations": config.iterations, "step_start": config.step_start,
-                "classifier_size": config.classifier_size}
+                "classifier_size": config.classifier_size, "precision": explanation.ascent.precision}
     records = write_images(explanation, loaded, objective_of(explanation, config.targets, settings),
                            out, config.size, config.format, config.sign)
     report = write_report(out, config, explanation, config.targets, real_scores, records, reals)
@@ -96,6 +99,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
 
 
 def check_config(config: ExplainConfig) -> None:
+    from nonesuch.gan.precision import PRECISIONS
     from nonesuch.provenance.xmp import FORMATS
 
     if not config.targets:
@@ -106,6 +110,10 @@ def check_config(config: ExplainConfig) -> None:
         raise ExplainError("--iterations and --seeds must each be at least 1")
     if config.size < 64:
         raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
+    if config.threads is not None and config.threads < 1:
+        raise ExplainError(f"--threads must be at least 1, got {config.threads}")
+    if config.precision not in PRECISIONS:
+        raise ExplainError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     if config.format not in FORMATS:
         raise ExplainError(f"--format {config.format!r}: choose one of {', '.join(FORMATS)}")
 

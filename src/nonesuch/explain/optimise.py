@@ -13,6 +13,10 @@ Gradients come from autograd, or, when a target is an ONNX model that autograd c
 from a zeroth-order estimate: antithetic Gaussian directions in code space (NES),
 g ~ sum_k (f(h + s u_k) - f(h - s u_k)) / 2s * u_k. The normalised step only needs the gradient's
 direction, which this estimates well enough with a few directions on a 128-d code.
+
+The gradient passes run under the project's one precision rule (gan/precision.py): "auto" is bf16
+autocast on a CPU with bf16 kernels. Only the direction of each step is computed in bf16; the
+code stays fp32, and the images and scores explain reports are computed again in fp32 from it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from nonesuch.gan.precision import amp_dtype, autocast, precision_name
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class AscentConfig:
     zeroth_order_directions: int = 8     # antithetic pairs per code and step (ONNX targets)
     zeroth_order_radius: float = 0.25    # s, in code units (z coordinates are ~N(0, 1))
     frame_every: int = 0           # keep the images every k iterations (for the GIF); 0 = none
+    precision: str = "auto"        # of the gradient passes: auto (bf16 where the CPU has it), bf16, fp16, off
 
 
 @dataclass
@@ -39,6 +46,7 @@ class Ascent:
     images: torch.Tensor           # [N, 3, R, R] of the last iterate
     objective: list[list[float]]   # [iterations + 1][N]: before the first step ... after the last
     frames: list[torch.Tensor]     # [N, 3, R, R] every frame_every iterations (and the last)
+    precision: str = "fp32"        # what the gradient passes ran in (zeroth order: always fp32)
 
 
 def step_size(config: AscentConfig, i: int) -> float:
@@ -52,10 +60,13 @@ def ascend(space, objective: Callable[[torch.Tensor], torch.Tensor], code: torch
     """Climb `objective` from `code` (inside the constraint). check(code) is called after every
     projection (tests use it to see the constraint hold at every step)."""
     noise = torch.Generator().manual_seed(seed)
+    device = code.device
+    dtype = amp_dtype(config.precision, device) if differentiable else None
     history, frames = [], []
     for i in range(config.iterations):
         if differentiable:
-            value, gradient, images = _autograd(space, objective, code)
+            with autocast(device, dtype):
+                value, gradient, images = _autograd(space, objective, code)
         else:
             value, gradient, images = _zeroth_order(space, objective, code, config, noise)
         history.append(value.tolist())
@@ -72,15 +83,15 @@ def ascend(space, objective: Callable[[torch.Tensor], torch.Tensor], code: torch
         images = space.images(code)
         history.append(objective(images).tolist())
     frames.append(images)
-    return Ascent(code, images, history, frames)
+    return Ascent(code, images, history, frames, precision_name(dtype))
 
 
 def _autograd(space, objective, code):
     code = code.detach().requires_grad_(True)
     images = space.images(code)
     value = objective(images)                                          # [N]
-    gradient, = torch.autograd.grad(value.sum(), code)                 # codes are independent
-    return value.detach(), gradient, images.detach()
+    gradient, = torch.autograd.grad(value.float().sum(), code)         # codes are independent
+    return value.detach().float(), gradient, images.detach().float()
 
 
 def _zeroth_order(space, objective, code, config: AscentConfig, noise: torch.Generator):
