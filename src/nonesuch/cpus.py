@@ -48,20 +48,14 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-_controller = None       # threadpoolctl's view of the loaded BLAS/OpenMP libraries, found at first use
-                         # (so import numpy/scikit-learn before the first `blas_threads`)
-
-
 @contextlib.contextmanager
 def blas_threads(count: int) -> Iterator[None]:
-    """Run the block with at most `count` BLAS/OpenMP threads (numpy's and scikit-learn's), then
-    restore them. For small problems on a shared machine: OpenBLAS's threads spin-wait for each
-    other, so when another process holds the cores a 300 x 1280 logistic fit measured 0.27 s of
-    CPU and 3.7 s wall with 2 threads, 0.024 s and 0.3 s with one (curate's classifier)."""
-    global _controller
-    from threadpoolctl import ThreadpoolController
+    """Run the block with at most `count` BLAS/OpenMP threads (numpy's, scipy's and scikit-learn's),
+    then restore them. For small problems on a shared machine: OpenBLAS's threads spin-wait for
+    each other, so when another process holds the cores a 325 x 1280 logistic fit measured 0.27 s
+    of CPU and 3.7 s wall with 2 threads, 0.024 s and 0.3 s with one (curate's classifier). The
+    libraries are looked up on every call (a few milliseconds), so ones loaded late count too."""
+    from threadpoolctl import threadpool_limits
 
-    if _controller is None:                   # scanning the loaded libraries costs milliseconds
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=max(1, count)):
+    with threadpool_limits(limits=max(1, count)):
         yield
