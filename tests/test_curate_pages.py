@@ -14,7 +14,7 @@ from nonesuch.curate.clusters import ClusterConfig
 from nonesuch.curate.labels import LabelStore
 from nonesuch.curate.pages import PageConfig, PageStrategy, prior_corrected
 from nonesuch.curate.query import QueryConfig, QueryStrategy
-from nonesuch.curate.review import disagreement_order
+from nonesuch.curate.review import disagreement_order, neighbour_disagreement, share_ranked_below
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -80,6 +80,24 @@ def test_review_ranks_a_flipped_label_first():
     given[3] = 0                                                         # a keep let through as a discard
     order = disagreement_order(features, given)
     assert order[0] == 3
+
+
+def test_look_alikes_outvote_a_slip_each_answer_weighted_by_its_rarity():
+    features, y = two_blobs(120, 20)
+    given = y.copy()
+    given[3] = 0                                                         # a keep among keeps, labelled discard
+    score = neighbour_disagreement(features, given, 10)
+    assert int(np.argmax(score)) == 3 and score[3] > 0.9
+    assert np.all(score[given == y][y[given == y] == 0] < 0.1)           # discards among discards: undisputed
+    # all ten equally alike, 2 keeps: each keep weighs 1 / 0.2, each discard 1 / 0.8, so a
+    # discard's 2 keep neighbours (10) outweigh its 7 discard ones (8.75)
+    keep = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    alike = neighbour_disagreement(np.eye(10, dtype=np.float32) + 1.0, keep, 9)
+    np.testing.assert_allclose(alike[2], 10 / 18.75, rtol=1e-5)
+
+
+def test_ranks_are_shares_of_the_others_below_and_ties_share_one():
+    np.testing.assert_allclose(share_ranked_below(np.array([0.3, 0.1, 0.3, 0.9])), [0.25, 0.0, 0.25, 0.75])
 
 
 def test_the_simulated_person_pays_a_confirm_per_page_and_a_flip_per_wrong_proposal():
