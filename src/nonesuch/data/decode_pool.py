@@ -93,6 +93,10 @@ def _decode_chunk(tasks: list[Task]) -> list[Result]:
 
 # ---- main side --------------------------------------------------------------------------------
 
+WORKER_START_TIMEOUT_S = 120.0   # the first task: a worker that never starts fails loudly, not forever
+WORKER_EXIT_TIMEOUT_S = 10.0
+
+
 class DecoderPool:
     def __init__(self, workers: int, options: DecodeOptions, max_bytes: int,
                  chunk: int = 4, chunks_in_flight_per_worker: int = 4, max_bytes_in_flight: int = 64 << 20):
@@ -111,11 +115,22 @@ class DecoderPool:
         executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
                                        initializer=_init_worker,
                                        initargs=(self.options, self.max_bytes, os.getpid()))
-        executor.submit(int).result()
+        executor.submit(int).result(timeout=WORKER_START_TIMEOUT_S)
         return executor
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers. A forked child can deadlock before it runs any of our code, when
+        another thread of this process held one of Python's own locks at the moment of the fork
+        (seen once in the test suite: ingest hung in shutdown on such a worker). Every result has
+        been collected by now, so a worker that does not exit in time is killed, not waited for."""
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=WORKER_EXIT_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=WORKER_EXIT_TIMEOUT_S)
+
 
     def _next_chunk(self, tasks: Iterator[Task]) -> list[Task]:
         chunk: list[Task] = []
