@@ -32,8 +32,10 @@ def _events(run):
 
 
 def test_tensorboard_files_read_back_with_tensorboards_reader(emoji_dataset, tmp_path, capsys):
-    run = train(resolve_config(emoji_dataset, tmp_path / "run", TINY))
+    # With augmentation on, so its strength is among the scalars (a run without it logs none).
+    run = train(resolve_config(emoji_dataset, tmp_path / "run", {**TINY, "augment": "translation"}))
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all("augment_p" in record for record in log)
     events = _events(run)
     for tag in ("loss/D", "loss/G", "loss/penalty", "augment/p", "speed/img_per_s", "schedule/resolution"):
         assert tag in events.Tags()["scalars"], tag
