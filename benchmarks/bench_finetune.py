@@ -29,17 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import FAST_MALLOC, probe_seconds_per_image, save_arm_grid, score  # noqa: E402
-
-
-def make_dataset(out: Path, group: str, resolution: int) -> Path:
-    from nonesuch.data.ingest import IngestConfig, ingest
-    from nonesuch.data.openmoji import render_openmoji
-
-    render_openmoji(out / "png", 128, groups=[group])
-    dataset = out / f"{group}{resolution}"
-    ingest([out / "png" / group], dataset, IngestConfig(resolution=resolution), show_progress=False)
-    return dataset
+from bench_quality import FAST_MALLOC, make_dataset, probe_seconds_per_image, save_arm_grid, score  # noqa: E402
 
 
 def train_arm(dataset: str, run_dir: str, arm: str, source: str, minutes: float, threads: int) -> None:

@@ -44,14 +44,15 @@ CURVE = (0.25, 0.5, 0.75, 1.0)   # fractions of the budget at which each run is 
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736"}
 
 
-def make_dataset(folder: Path) -> Path:
-    """The 171 OpenMoji smileys, ingested at 32 px by nonesuch itself."""
+def make_dataset(folder: Path, group: str = "smileys-emotion", resolution: int = 32) -> Path:
+    """An OpenMoji group (by default the 171 smileys), rendered and ingested by nonesuch itself."""
     from nonesuch.data.ingest import IngestConfig, ingest
     from nonesuch.data.openmoji import render_openmoji
 
-    render_openmoji(folder / "png", 128)
-    ingest([folder / "png" / "smileys-emotion"], folder / "smileys32", IngestConfig(resolution=32))
-    return folder / "smileys32"
+    render_openmoji(folder / "png", 128, groups=[group])
+    dataset = folder / f"{group}{resolution}"
+    ingest([folder / "png" / group], dataset, IngestConfig(resolution=resolution), show_progress=False)
+    return dataset
 
 
 # -- in a child process: one arm, one seed --------------------------------------------------------
@@ -163,7 +164,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     out.mkdir(parents=True, exist_ok=True)
-    dataset = Path(args.dataset) if args.dataset else (out / "smileys32" if (out / "smileys32").is_dir()
+    dataset = Path(args.dataset) if args.dataset else (out / "smileys-emotion32" if (out / "smileys-emotion32").is_dir()
                                                        else make_dataset(out))
     trained = {}
     for arm in args.arms:
