@@ -18,6 +18,7 @@ Arms:
   shift      the defaults with DiffAugment translation and cutout only (no colour change)
   nsr1       the defaults with the non-saturating loss + R1 and DiffAugment (DiffAugment's recipe)
   adaptive   DiffAugment with ADA-style adaptive strength (target 0.6)
+  nomirror   the defaults without random horizontal flips of the reals (emoji are not all symmetric)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ARMS = {
     "shift": {"augment": "translation,cutout"},
     "nsr1": {"loss": "ns-r1", "augment": "color,translation,cutout"},
     "adaptive": {"augment": "color,translation,cutout", "augment_target": 0.6},
+    "nomirror": {"mirror": False},
 }
 CURVE = (0.25, 0.5, 0.75, 1.0)   # fractions of the budget at which each run is scored
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736"}

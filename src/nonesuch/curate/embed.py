@@ -280,6 +280,28 @@ def embed_dataset(dataset: Dataset, config: EmbedConfig = EmbedConfig(),
     return _join_chunks(dataset, info)
 
 
+class PixelEmbedder:
+    """Lite0 features of images in memory (not a dataset), through the same ONNX graph and
+    sessions `embed_dataset` uses, so the two are comparable: generate's screen (screen.py)
+    embeds a generator's candidates and the training images this way."""
+
+    def __init__(self, config: EmbedConfig = EmbedConfig()):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.config = config
+        self.sessions = _sessions(config)
+        self.pool = ThreadPoolExecutor(len(self.sessions))
+
+    def features(self, pixels: np.ndarray) -> np.ndarray:
+        """[N, R, R, 3] uint8 -> [N, 1280] float32."""
+        if len(pixels) == 0:
+            return np.zeros((0, 1280), np.float32)
+        return _run_chunk(self.sessions, np.ascontiguousarray(pixels), self.config, self.pool)[0]
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
 def _chunk_name(start: int, stop: int) -> str:
     return f"{start:09d}-{stop:09d}.npz"
 

@@ -41,11 +41,13 @@ EXTRA_FILES = ("log.jsonl", "TRAINING.md")
 
 def export_generator(run: str | Path, out: str | Path, checkpoint: str | Path | None = None, *,
                      name: str | None = None, licence: str | None = None,
-                     attribution: str | None = None, scores: dict | None = None) -> Path:
+                     attribution: str | None = None, scores: dict | None = None,
+                     screen: bool = False) -> Path:
     """Export a RUN's checkpoint (default: the latest) as a generator folder `out`.
     name: the generator's name (default: out's folder name). licence, attribution: of the
     training images, which a generator's outputs derive from. scores: e.g. {"fid": ..}; default:
-    the run's logged metrics at that checkpoint, if any."""
+    the run's logged metrics at that checkpoint, if any. screen: also build the screen that
+    `generate` draws through (generate/screen.py) from the run's dataset, which must exist."""
     run, out = Path(run), Path(out)
     if not is_run(run):
         raise CheckpointError(f"{run}: not a training run (config.json, checkpoints/); "
@@ -71,12 +73,26 @@ def export_generator(run: str | Path, out: str | Path, checkpoint: str | Path | 
         for file in EXTRA_FILES:
             if (run / file).is_file():
                 shutil.copyfile(run / file, staging / file)
+        if screen:
+            _write_screen(run, staging, generator.resolution)
         (staging / INFO_FILE).write_text(json.dumps(info.to_dict(), indent=2) + "\n")
         os.chmod(staging, 0o755)                  # mkdtemp makes it private
         _swap_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _write_screen(run: Path, folder: Path, resolution: int) -> None:
+    from nonesuch.data import Dataset, DatasetError
+    from nonesuch.generate.screen import write_screen
+
+    dataset = json.loads((run / "config.json").read_text()).get("dataset", "")
+    try:
+        pixels = Dataset(dataset).images(resolution)
+    except DatasetError as error:
+        raise CheckpointError(f"{run}: cannot build the screen from its dataset: {error}") from None
+    write_screen(folder, pixels)
 
 
 def logged_scores(run: Path, images_seen: int) -> dict:

@@ -41,6 +41,10 @@ def generate(
                               "the watermark needs this install's key (`nonesuch keys init`)."),
     device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
                                "cpu makes the same pixels for a seed on any machine."),
+    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="Draw a seed again while its "
+                                          "image lies far from every training image (up to 8 times): fewer "
+                                          "blotches, rarer shapes drawn less. Default: on when the generator "
+                                          "carries a screen (shipped ones do).", show_default=False),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.errors import NonesuchError
@@ -65,7 +69,7 @@ def generate(
         fail(f"--truncation: {error}")
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
-                            format=fmt.value, sign=sign, amp=amp, device=device)
+                            format=fmt.value, sign=sign, amp=amp, device=device, screen=screen)
     try:
         summary = generate_to_folder(config)
     except NonesuchError as error:

@@ -37,6 +37,8 @@ class GenerateConfig:
     sign: bool = True
     amp: str = "auto"                    # generator precision: auto (bf16 where the CPU has it), bf16, off
     device: str = "cpu"                  # where the generator runs: cpu, auto, cuda, cuda:N
+    screen: bool | None = None           # redraw seeds far from every training image (screen.py);
+                                         # None: when the generator carries a screen
 
 
 # Skipping a seed whose files exist is only right if they were made the same way.
@@ -64,7 +66,7 @@ def generate_to_folder(config: GenerateConfig, producer=None, show_progress: boo
     producer = producer or Producer(config.run, checkpoint=config.checkpoint, size=config.size,
                                     fmt=config.format, truncation=config.truncation,
                                     class_name=config.class_name, sign=config.sign, amp=config.amp,
-                                    device=config.device)
+                                    device=config.device, screen=config.screen)
     try:
         return _generate(config, producer, show_progress)
     finally:
@@ -77,7 +79,8 @@ def _generate(config: GenerateConfig, producer, show_progress: bool) -> Generate
 
     out = Path(config.out)
     settings = {**{k: getattr(config, k) for k in SETTINGS_THAT_FIX_THE_FILES},
-                "checkpoint_sha256": producer.generator.checkpoint_sha256, "precision": producer.precision}
+                "checkpoint_sha256": producer.generator.checkpoint_sha256, "precision": producer.precision,
+                "screened": producer.screen is not None}
     _check_same_settings(out, settings)
     started, written = time.perf_counter(), 0
     # Seeds are looked at a chunk at a time, never listed whole: 10^9 seeds stay a range.
@@ -128,6 +131,7 @@ def _check_same_settings(out: Path, settings: dict) -> None:
     except ValueError as error:
         raise GenerateError(f"{saved_path}: unreadable ({error}); delete it or use another folder",
                             option="out") from error
+    saved.setdefault("screened", False)        # folders from before the screen were not screened
     changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
     if changed:
         raise GenerateError(f"{out} holds images made with {', '.join(changed)}; resuming would mix "

@@ -42,6 +42,7 @@ from nonesuch.gan.sampling import check_truncation
 from nonesuch.generate.errors import GenerateError
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
 from nonesuch.generate.records import generation_record
+from nonesuch.generate.screen import SCREEN_FILE, load_screen
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry
@@ -83,7 +84,7 @@ class Producer:
                  truncation: float | None = None, class_name: str | None = None,
                  sign: bool = True, register: bool = True, registry: Registry | None = None,
                  keys=None, threads: int | None = None, processes: bool | None = None,
-                 amp: str = "auto", device: str = "cpu"):
+                 amp: str = "auto", device: str = "cpu", screen: bool | None = None):
         import torch
 
         from nonesuch.gan.distributed import choose_device
@@ -117,6 +118,11 @@ class Producer:
             fmt=fmt, size=size, sign=sign, keys_folder=str(keys.folder), version=nonesuch.__version__,
             watermark=watermark_config(keys))                 # this install's secret key
         self.finisher = Finisher(self.finish_settings)      # also fails early on missing keys
+        self.screen = None if screen is False else load_screen(self.generator.folder)
+        if screen and self.screen is None:
+            raise GenerateError(f"{self.generator.folder}: has no {SCREEN_FILE} to screen samples with "
+                                f"(shipped and exported generators can carry one); draw without the screen",
+                                option="screen")
         self.registry = (registry or Registry()) if register else None
         self.processes = processes
         self._threads = ThreadPoolExecutor(self.threads)
@@ -139,10 +145,10 @@ class Producer:
             pending = None              # (records, pixels, futures) of the batch being finished
             for start in range(0, len(seeds), batch_size):
                 batch = seeds[start:start + batch_size]
-                pixels = self.native_pixels(batch)           # [B, R, R, 3]; resized when finished
+                pixels, attempts = self._draw(batch)         # [B, R, R, 3]; resized when finished
                 if pending is not None:
                     yield self._collect(*pending)
-                records = [self._record(seed) for seed in batch]
+                records = [self._record(seed, attempt) for seed, attempt in zip(batch, attempts)]
                 pending = (records, pixels, [self._submit(p, r) for p, r in zip(pixels, records)])
             if pending is not None:
                 yield self._collect(*pending)
@@ -188,15 +194,30 @@ class Producer:
         return resize_lanczos(self.native_pixels(seeds), self.size)
 
     def native_pixels(self, seeds: list[int]) -> np.ndarray:
-        """[N, R, R, 3] uint8: the generator's output at its own resolution R (Generator.sample)."""
-        generator = self.generator
-        return generator.sample(generator.latents(seeds), generator.labels_for_seeds(seeds, self.class_name),
-                                self.truncation, self.amp, threads=self.generator_threads)
+        """[N, R, R, 3] uint8: the generator's output at its own resolution R (Generator.sample),
+        through the screen when there is one."""
+        return self._draw(seeds)[0]
 
-    def _record(self, seed: int) -> GenerationRecord:
+    def _draw(self, seeds: list[int]) -> tuple[np.ndarray, list[int | None]]:
+        """(pixels, each seed's screen attempt: None without a screen)."""
+        generator = self.generator
+        labels = generator.labels_for_seeds(seeds, self.class_name)
+
+        def sample(z, rows=None):
+            rows_labels = labels if labels is None or rows is None else labels[rows]
+            return generator.sample(z.to(generator.device), rows_labels, self.truncation, self.amp,
+                                    threads=self.generator_threads)
+
+        if self.screen is None:
+            return sample(generator.latents(seeds)), [None] * len(seeds)
+        pixels, attempts, _ = self.screen.draw(sample, seeds, generator.latent_dim)
+        return pixels, attempts
+
+    def _record(self, seed: int, attempt: int | None = None) -> GenerationRecord:
         return generation_record(self.generator, seed, size=self.size, fmt=self.fmt,
                                  class_name=_class_name(self.generator, seed, self.class_name),
-                                 truncation=self.truncation, signed=self.finisher.signer is not None)
+                                 truncation=self.truncation, signed=self.finisher.signer is not None,
+                                 screen_attempt=attempt)
 
     def close(self) -> None:
         """Stops the worker processes and threads (waiting for images in progress) and closes
@@ -205,6 +226,8 @@ class Producer:
             self._workers.close()
             self._workers = None
         self._threads.shutdown(cancel_futures=True)
+        if self.screen is not None:
+            self.screen.close()
         if self.registry is not None:
             self.registry.close()
 

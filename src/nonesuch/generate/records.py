@@ -27,16 +27,19 @@ class Walk:
 
 def generation_record(generator, seed: int, *, size: int, fmt: str, class_name: str | None = None,
                       truncation: float | None = None, signed: bool = False,
-                      walk: Walk | None = None) -> GenerationRecord:
+                      walk: Walk | None = None, screen_attempt: int | None = None) -> GenerationRecord:
     """The record of one image (or, with `walk`, of a whole walk, `seed` its first keyframe)
-    made by `generator` (a gan.generator.Generator)."""
+    made by `generator` (a gan.generator.Generator). screen_attempt: which of the seed's draws
+    passed the screen (screen.py), None when no screen ran; attempt 0 is the seed's own latent,
+    so it keeps the ID the image has without a screen."""
     sha256 = generator.checkpoint_sha256
     walk_seeds = None if walk is None else ",".join(str(s) for s in walk.seeds)
-    watermark_id = (watermark_id_for(sha256, seed, class_name, truncation) if walk is None else
+    watermark_id = (watermark_id_for(sha256, seed, class_name, truncation, screen_attempt or 0) if walk is None else
                     walk_watermark_id_for(sha256, walk_seeds, walk.frames_per_step, class_name, truncation))
     return GenerationRecord(
         run=generator.name, checkpoint=generator.info.checkpoint, checkpoint_sha256=sha256,
         seed=int(seed), class_name=class_name, truncation=truncation, size=size, format=fmt,
         watermark_id=watermark_id, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         signed=signed, nonesuch_version=nonesuch.__version__, walk_seeds=walk_seeds,
+        screen_attempt=screen_attempt,
         **training_data(generator.folder))       # trained on what, under which licence, credited to whom

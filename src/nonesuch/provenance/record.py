@@ -30,6 +30,7 @@ class GenerationRecord:
     licence: str | None = None      # of that data, which the images inherit (e.g. CC BY-SA 4.0)
     attribution: str | None = None  # the credit that licence asks for
     objective: dict | None = None  # `nonesuch explain`: targets, weights, directions, code, iterations
+    screen_attempt: int | None = None  # which of the seed's draws passed generate's screen; None: no screen
 
     @property
     def watermark_hex(self) -> str:

@@ -42,22 +42,27 @@ from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.watermark import ID_BITS
 
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
-            "truncation", "size", "format", "sha256", "created", "walk_seeds", "objective")
+            "truncation", "size", "format", "sha256", "created", "walk_seeds", "objective",
+            "screen_attempt")
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
-_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds", "objective")
+_IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds", "objective",
+             "screen_attempt")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,
-    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT, objective TEXT);
+    size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT, objective TEXT,
+    screen_attempt INTEGER);
 CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 """
 
 
 def watermark_id_for(checkpoint_sha256: str, seed: int, class_name: str | None,
-                     truncation: float | None) -> int:
-    """48-bit ID from the image's identity; the same image always gets the same ID."""
-    return _id_of(checkpoint_sha256, str(seed), class_name, truncation)
+                     truncation: float | None, screen_attempt: int = 0) -> int:
+    """48-bit ID from the image's identity; the same image always gets the same ID. A screen's
+    later attempt (generate/screen.py) is another image of the same seed, so another ID."""
+    identity = str(seed) if not screen_attempt else f"{seed} attempt {screen_attempt}"
+    return _id_of(checkpoint_sha256, identity, class_name, truncation)
 
 
 def walk_watermark_id_for(checkpoint_sha256: str, walk_seeds: str, frames_per_step: int,
@@ -109,6 +114,8 @@ class Registry:
                     self._db.execute("ALTER TABLE images ADD COLUMN walk_seeds TEXT")
                 if "objective" not in columns:                  # ... or before explain existed
                     self._db.execute("ALTER TABLE images ADD COLUMN objective TEXT")
+                if "screen_attempt" not in columns:             # ... or before generate's screen
+                    self._db.execute("ALTER TABLE images ADD COLUMN screen_attempt INTEGER")
         except ProvenanceError:
             raise
         except sqlite3.DatabaseError as error:
