@@ -92,3 +92,16 @@ def test_asking_for_a_screen_a_run_does_not_have_is_one_clear_error(tmp_path):
     run = make_untrained_run(tmp_path / "run", [])
     with pytest.raises(GenerateError, match="screen.npz"):
         Producer(run, sign=False, register=False, screen=True)
+
+
+@pytest.mark.parametrize("content", [b"not a zip", "unbounded", "wrong-shape"])
+def test_a_broken_or_hostile_screen_file_is_one_clear_error(tmp_path, content):
+    path = tmp_path / "screen.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        attempts = 10**9 if content == "unbounded" else 8
+        reference = np.zeros((3, 1280) if content == "unbounded" else (3, 7), np.float16)
+        np.savez(path, reference=reference, threshold=np.float32(1), max_attempts=np.int64(attempts))
+    with pytest.raises(GenerateError, match="screen.npz: not a"):
+        load_screen(tmp_path)

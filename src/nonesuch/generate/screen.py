@@ -30,6 +30,7 @@ threshold, built by `write_screen`); `nonesuch generate` uses it unless told `--
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from nonesuch import atomic
 from nonesuch.gan.sampling import latents_for_seeds
 
 SCREEN_FILE = "screen.npz"
+FEATURES = 1280              # Lite0's pooled features
+MAX_ATTEMPTS_LIMIT = 32      # a screen file may not ask for more draws per seed than this
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,23 @@ def write_screen(folder: str | Path, training_pixels: np.ndarray, config: Screen
 
 
 def load_screen(folder: str | Path) -> Screen | None:
-    """The generator folder's screen, or None if it has none."""
+    """The generator folder's screen, or None if it has none. A file that is not a screen (or
+    one asking for an unbounded search) is a one-line GenerateError naming it."""
+    from nonesuch.generate.errors import GenerateError
+
     path = Path(folder) / SCREEN_FILE
     if not path.is_file():
         return None
-    with np.load(path) as saved:
-        return Screen(saved["reference"].astype(np.float32), float(saved["threshold"]), int(saved["max_attempts"]))
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            reference = np.asarray(saved["reference"], np.float32)
+            threshold, max_attempts = float(saved["threshold"]), int(saved["max_attempts"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise GenerateError(f"{path}: not a screen file ({error})", option="screen") from None
+    if reference.ndim != 2 or reference.shape[0] < 1 or reference.shape[1] != FEATURES \
+            or not np.isfinite(reference).all() or not np.isfinite(threshold) or threshold < 0 \
+            or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise GenerateError(f"{path}: not a usable screen (reference {reference.shape}, threshold "
+                            f"{threshold}, max_attempts {max_attempts}: want [M, {FEATURES}] finite "
+                            f"features, a threshold >= 0 and 1-{MAX_ATTEMPTS_LIMIT} attempts)", option="screen")
+    return Screen(reference, threshold, max_attempts)
