@@ -39,7 +39,7 @@ import numpy as np
 
 from nonesuch.curate.query import QueryStrategy
 
-PAGE_CHOICES = ("ranked", "band", "uncertain", "mixed", "random")
+PAGE_CHOICES = ("ranked", "band", "uncertain", "mixed", "random", "clusters")
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,16 @@ class PageConfig:
     choice: str = "uncertain"    # see the module docstring
     threshold: float = 0.5       # proposed keep at or above this (prior-corrected) probability
     prior_correction: bool = False  # see prior_corrected(); off: not yet measured on the benchmark
+    cluster_uniformity: float = 0.97  # 'clusters': a cluster is labelled whole when this share of it has one answer
+    cluster_level: str = "coarse"   # 'clusters': the query strategy's 'coarse' (k=16) or 'fine' (k=64) clusters
+    cluster_shown: str = "doubtful"  # 'clusters': show the members 'doubtful' of the answer, or 'far' from the centre
 
     def __post_init__(self):
         if self.choice not in PAGE_CHOICES:
             raise ValueError(f"page choice must be one of {PAGE_CHOICES}, not {self.choice!r}")
+        if self.cluster_level not in ("coarse", "fine") or self.cluster_shown not in ("doubtful", "far"):
+            raise ValueError(f"cluster level must be coarse or fine and cluster shown doubtful or far, not "
+                             f"{self.cluster_level!r} and {self.cluster_shown!r}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class PageItem:
 class Page:
     kind: str                    # 'explore', 'ranked', 'keep-band', 'discard-band', 'uncertain', 'random', 'cluster'
     items: list[PageItem]
+    cluster: int | None = None   # 'cluster' pages: the cluster (of `PageStrategy.clusters`) labelled whole
+    unseen: tuple[int, ...] = ()  # 'cluster' pages: the members not shown, labelled the cluster's answer on confirm
 
 
 def proposals(indices, probability: np.ndarray | None, threshold: float, default: str) -> list[PageItem]:
@@ -119,7 +127,11 @@ class PageStrategy:
             return Page("ranked", proposals(picks, probability, threshold, "discard"))
         if self.config.choice == "band":
             return self._band(labelled, candidates, probability)
-        if self.config.choice == "uncertain":
+        if self.config.choice == "clusters":
+            page = self._whole_cluster(labelled, candidates, probability)
+            if page is not None:
+                return page
+        if self.config.choice in ("uncertain", "clusters"):
             picks = [q.idx for q in self.queries.next(labelled, probability, size, exclude)]
             picks.sort(key=lambda i: -probability[i])   # proposed keeps first: a page reads in two blocks
             return Page("uncertain", proposals(picks, probability, threshold, "discard"))
@@ -144,3 +156,45 @@ class PageStrategy:
         else:
             picks = below[np.argsort(-probability[below], kind="stable")[:size]]
         return Page("keep-band" if keep_side else "discard-band", proposals(picks, probability, threshold, "discard"))
+
+    @property
+    def clusters(self):
+        """The clusters 'clusters' pages label whole (the query strategy's coarse or fine ones)."""
+        return self.queries.fine if self.config.cluster_level == "fine" else self.queries.clusters
+
+    def _whole_cluster(self, labelled: dict[int, str], unseen: np.ndarray, probability: np.ndarray) -> Page | None:
+        """The cluster whose members most nearly share one answer (labels where given, else the
+        prediction), if that share reaches `cluster_uniformity` and it has more unlabelled
+        members than a page: a page of the members least sure of the answer (or farthest from
+        the centre), the rest labelled the answer unseen. None when no cluster qualifies."""
+        assignment = self.clusters.assignment
+        keep = probability >= self.config.threshold                     # [N] the answer each image has or would get
+        for i, label in labelled.items():
+            if label != "skip":
+                keep[i] = label == "keep"
+        k = int(assignment.max()) + 1
+        sizes = np.bincount(assignment, minlength=k)
+        keep_share = np.bincount(assignment, weights=keep, minlength=k) / np.maximum(sizes, 1)
+        uniformity = np.maximum(keep_share, 1 - keep_share)
+        open_members = np.bincount(assignment[unseen], minlength=k)
+        uniformity[open_members <= self.config.size] = 0                # nothing left to gain over a plain page
+        best = int(np.argmax(uniformity))
+        if uniformity[best] < self.config.cluster_uniformity:
+            return None
+        answer = "keep" if keep_share[best] >= 0.5 else "discard"
+        members = unseen[assignment[unseen] == best]
+        if self.config.cluster_shown == "far":
+            order = np.argsort(-self.centre_distance[members], kind="stable")
+        else:                                                           # least likely to have the answer first
+            order = np.argsort(probability[members] if answer == "keep" else -probability[members], kind="stable")
+        shown, rest = members[order[: self.config.size]], members[order[self.config.size:]]
+        items = [PageItem(int(i), answer, float(probability[i])) for i in shown]
+        return Page("cluster", items, cluster=best, unseen=tuple(int(i) for i in rest))
+
+    @property
+    def centre_distance(self) -> np.ndarray:
+        if getattr(self, "_centre_distance", None) is None:
+            from nonesuch.curate.clusters import distance_to_centre
+
+            self._centre_distance = distance_to_centre(self.queries.reduced, self.clusters.assignment)
+        return self._centre_distance
