@@ -17,11 +17,7 @@ from nonesuch.cpus import blas_threads
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    # Inverse strength C; strong, because labels are few and dims many. 0.3, was 0.1: pages buy
-    # 100-200 labels in 50 actions, and on the benchmark's two named targets (3 seeds, uncertain
-    # pages) 0.3 gave 97 % / 95 % of full-label AP at 50 actions where 0.1 gave 94 % / 95 %
-    # (0.03: 94 / 94, 1.0: 95 / 94); the 19-target sweep is in benchmarks/results/curate-actions-19x5.txt.
-    regularisation: float = 0.3
+    regularisation: float = 0.1   # inverse strength C; strong, because labels are few and dims many
     balanced: bool = True         # weight classes equally: a rare target must still pull the boundary
     cv_folds: int = 5
 
