@@ -18,6 +18,11 @@ Once a classifier exists, the page is chosen by `PageConfig.choice`:
   so every image on a page shares one proposal.
 - 'mixed': half 'uncertain', half random.
 - 'random': unlabelled images at random, each proposed as its prediction (mostly discards).
+- 'clusters': a whole k-means cluster when one nearly shares one answer (`cluster_uniformity` of
+  it, labels where given, else predictions): a page of its members the classifier doubts most
+  (or those farthest from the centre, as the cluster view shows), and confirming labels every
+  other unlabelled member with the cluster's answer, unseen; an 'uncertain' page when no cluster
+  qualifies.
 Measured with `benchmarks/bench_curate.py --actions` (2 seeds, 3 % of flips missed, a heavily
 loaded machine), AP at 50 actions as a share of full-label AP, and actions to reach 95 %:
   Fashion-MNIST T-shirt/top: uncertain 95-96 % (43-47 actions, 125-138 labels), random 96 % (43,
@@ -29,6 +34,22 @@ random pages, nearly all right, buy 10 labels an action. Which choice is best is
 of 2 seeds on 2 targets; 'uncertain' stays the default because it also looks for a rare target's
 keeps, which a random page holds few of. Pages of one shared answer (ranked, band) cost more:
 ranked pages spend their labels on sure keeps, one-sided band pages on near-copies.
+
+Whole clusters (issue 16's second idea) buy labels by the thousand and still lose where it
+matters. AP at 50 actions (labels bought), 2-3 seeds on the named targets, C = 0.1:
+  T-shirt/top: uncertain 0.836 (117), clusters 0.821 (2340, 22 wrong a seed), the far-from-centre
+  members shown 0.775 (2498, 45 wrong a seed), fine k=64 clusters 0.774 (1601), 99 / 100 %
+  uniform 0.817 / 0.816, prior-corrected 0.793; animals-nature: uncertain 0.812, clusters 0.804,
+  99 % uniform 0.820, fine 0.744.
+The unseen members a cluster's answer reaches wrongly are exactly the keeps the classifier is
+surest are discards, so each wrong label confirms its worst mistakes; and the thousands of right
+ones are easy images that teach it little (the classifier fitted without class weights did not
+do better: clusters 0.812 / 0.796). Proposals by the prior-corrected probability (fewer flips on
+uncertain pages) bought a few more labels for no gain (T-shirt 0.839 with 133 labels vs 0.836,
+animals 0.813 vs 0.812, 3 seeds); so did 'mixed' (0.840, 175 labels). Regularisation C = 0.3
+instead of 0.1 looked better on 3 seeds (T-shirt 0.866) and did not hold on 5 (Coat 0.766 vs
+0.782, animals 0.811 vs 0.820); C = 0.03 and 1.0 were no better. The 19-target sweep is in
+benchmarks/results/curate-actions-19x5.txt.
 """
 
 from __future__ import annotations
