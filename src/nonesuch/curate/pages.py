@@ -49,7 +49,9 @@ uncertain pages) bought a few more labels for no gain (T-shirt 0.839 with 133 la
 animals 0.813 vs 0.812, 3 seeds); so did 'mixed' (0.840, 175 labels). Regularisation C = 0.3
 instead of 0.1 looked better on 3 seeds (T-shirt 0.866) and did not hold on 5 (Coat 0.766 vs
 0.782, animals 0.811 vs 0.820); C = 0.03 and 1.0 were no better. The 19-target sweep is in
-benchmarks/results/curate-actions-19x5.txt.
+benchmarks/results/curate-actions-19x5.txt; whole clusters beside it, 5 seeds, on the targets
+that finished in benchmarks/results/curate-actions-clusters.txt (T-shirt/top 0.802 with 2,283
+labels vs uncertain 0.838; the review found 5 % of their wrong labels in its first 20).
 """
 
 from __future__ import annotations
