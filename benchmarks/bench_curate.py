@@ -35,7 +35,7 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +306,8 @@ def run_pages(strategy: PageStrategy, x_all, y_pool, y_test, neighbours, seed: i
             flip = proposed != truth and rng.random() >= miss           # a missed flip keeps the wrong answer
             answers[item.idx] = truth if flip else proposed
         cost = 1 + sum(int(item.proposed == "keep") != answers[item.idx] for item in page.items)   # confirm + flips
+        answer = int(page.items[0].proposed == "keep") if page.unseen else 0
+        answers.update(dict.fromkeys(page.unseen, answer))               # a whole cluster: the rest unseen, right or not
         if actions + cost > REVIEW_AT and not snapshot:
             snapshot = dict(given)
         given.update(answers)
@@ -355,7 +357,7 @@ def benchmark_actions(title: str, features: np.ndarray, y: np.ndarray, seeds: in
     queries = [QueryStrategy(features[pool], QueryConfig(clusters=ClusterConfig(seed=seed))) for seed in range(seeds)]
     for choice in choices:
         start = time.perf_counter()
-        config = PageConfig(choice=choice.split(":")[0], prior_correction=choice.endswith(":prior"))
+        config = page_config(choice)
         runs = [run_pages(PageStrategy(queries[seed], config), x_all, y_pool, y_test,
                           neighbours, seed, miss, max_actions) for seed in range(seeds)]
         name = f"pages:{choice}"
@@ -383,6 +385,24 @@ def benchmark_actions(title: str, features: np.ndarray, y: np.ndarray, seeds: in
              if later else "") + f"   ({time.perf_counter() - start:.0f} s)")
     print(f"{'':>18}  " + "  ".join(f"{b:>11}" for b in ACTION_BUDGETS) + "   <- actions: mean AP (labels)")
     return result
+
+
+def page_config(choice: str) -> PageConfig:
+    """'NAME[:option...]' -> its PageConfig. Options: 'prior' (prior-corrected proposals); for
+    'clusters': 'fine' (the k=64 clusters), 'far' (show the members farthest from the centre),
+    'uNN' (labelled whole from NN % uniform)."""
+    name, *options = choice.split(":")
+    config = PageConfig(choice=name, prior_correction="prior" in options)
+    for option in options:
+        if option == "fine":
+            config = replace(config, cluster_level="fine")
+        elif option == "far":
+            config = replace(config, cluster_shown="far")
+        elif option.startswith("u"):
+            config = replace(config, cluster_uniformity=int(option[1:]) / 100)
+        elif option != "prior":
+            raise SystemExit(f"unknown page option {option!r} in {choice!r}")
+    return config
 
 
 def mean_curve(curves: list[dict[int, float]], last: int) -> dict[int, float]:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from curate_fixtures import copy_dataset, embedded_dataset  # noqa: F401 (fixture)
 from nonesuch.curate.app import create_app
+from nonesuch.curate.pages import PageConfig
 from nonesuch.curate.session import CurationSession
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,6 +116,30 @@ def test_a_cluster_is_labelled_whole_with_its_outliers_shown_first(session):
     assert client.post("/api/undo").json()["indices"] and session.store.current("smileys") == {}
     assert client.get("/api/cluster/99?answer=keep").status_code == 404
     assert client.get("/api/cluster/0?answer=maybe").status_code == 422
+
+
+def test_a_proposed_cluster_page_shows_its_doubtful_members_and_labels_the_rest_unseen(session):
+    # 48 images in 16 clusters: pages of 2 and a low bar, so a cluster qualifies
+    session = CurationSession(session.dataset, "smileys",
+                              page=PageConfig(size=2, choice="clusters", cluster_uniformity=0.5))
+    client = page_client(session)
+    assert client.get("/api/page").json()["kind"] == "explore"
+    session.label_page([(i, "keep" if i < 5 else "discard") for i in range(10)])
+    page = client.get("/api/page").json()
+    assert page["kind"] == "cluster" and page["shown"] == "doubtful" and page["unseen"] >= 1
+    assert {item["proposed"] for item in page["items"]} == {page["answer"]} and len(page["items"]) == 2
+    before = session.store.current("smileys")
+    members = np.flatnonzero(session.strategy.clusters.assignment == page["cluster"])
+    open_members = [int(i) for i in members if int(i) not in before]
+    assert len(open_members) == len(page["items"]) + page["unseen"]
+    shown = [{"idx": item["idx"], "label": item["proposed"]} for item in page["items"]]
+    shown[0]["label"] = "keep" if page["answer"] == "discard" else "discard"          # one flip
+    assert client.post("/api/cluster", json={"cluster": page["cluster"], "answer": page["answer"],
+                                             "items": shown}).status_code == 200
+    labels = session.store.current("smileys")
+    assert set(labels) == set(before) | set(open_members)
+    assert labels[shown[0]["idx"]] == shown[0]["label"] != page["answer"]
+    assert [labels[i] for i in open_members if i != shown[0]["idx"]] == [page["answer"]] * (len(open_members) - 1)
 
 
 def test_review_puts_a_slipped_label_first(session):

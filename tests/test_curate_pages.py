@@ -119,3 +119,48 @@ def test_the_simulated_person_pays_a_confirm_per_page_and_a_flip_per_wrong_propo
     careless = run_pages(strategy, x_all, y[pool], y[test], neighbours, seed=0, miss=1.0, max_actions=3)
     assert sorted(careless.curve) == [0, 1, 2, 3]                       # no flip ever: a page is one action
     assert careless.labels[3] == 30
+
+
+def test_a_nearly_uniform_cluster_is_proposed_whole_its_doubtful_members_shown():
+    features, y = two_blobs()
+    queries = QueryStrategy(features, QueryConfig(ClusterConfig(k=4), fine_clusters=8))
+    probability = np.where(y == 1, 0.9, 0.1).astype(np.float32)
+    labelled = {0: "keep", 50: "discard"}
+    strategy = PageStrategy(queries, PageConfig(size=10, choice="clusters"))
+    members = np.flatnonzero(queries.clusters.assignment == strategy.next(labelled, probability).cluster)
+    doubtful = int(next(i for i in members if i not in labelled))       # the classifier doubts one member most
+    probability[doubtful] = 0.45 if y[doubtful] == 0 else 0.55               # on its side of 0.5, nearest it
+    page = strategy.next(labelled, probability)
+    assert page.kind == "cluster" and len(page.items) == 10
+    answer = page.items[0].proposed
+    assert {item.proposed for item in page.items} == {answer}
+    assert set(y[members]) == {int(answer == "keep")}                   # the blobs are apart: clusters are pure
+    shown = [item.idx for item in page.items]
+    assert shown[0] == doubtful and not set(shown) & set(page.unseen)
+    assert set(shown) | set(page.unseen) == set(members.tolist()) - set(labelled)
+    picky = PageStrategy(queries, PageConfig(size=10, choice="clusters", cluster_uniformity=1.01))
+    assert picky.next(labelled, probability).kind == "uncertain"        # no cluster uniform enough: a plain page
+    with pytest.raises(ValueError, match="cluster"):
+        PageConfig(cluster_level="finest")
+
+
+def test_the_simulated_person_gives_a_whole_clusters_answer_to_its_unseen_members_right_or_not():
+    from bench_curate import run_pages
+
+    features, y = two_blobs(400, 40)
+    pool, test = np.arange(0, 400, 2), np.arange(1, 400, 2)
+    x_all = np.concatenate([features[pool], features[test]])
+    neighbours = np.arange(400)[:, None]
+    queries = QueryStrategy(features[pool], QueryConfig(ClusterConfig(k=4), fine_clusters=8))
+    first_page = {q.idx for q in queries.next({}, None, 10)}
+    y_pool = y[pool].copy()
+    discards = [i for i in np.flatnonzero(y_pool == 0) if i not in first_page]
+    keep_centre = features[pool][y_pool == 1].mean(axis=0)
+    hidden = max(discards, key=lambda i: np.linalg.norm(features[pool][i] - keep_centre))
+    y_pool[hidden] = 1                                                  # a keep the classifier is surest is a discard
+    run = run_pages(PageStrategy(queries, PageConfig(size=10, choice="clusters")), x_all, y_pool, y[test],
+                    neighbours, seed=0, miss=0.0, max_actions=6)
+    assert run.labels[max(run.labels)] > 10 * max(run.labels)           # far more labels than actions
+    assert run.snapshot[hidden] == 0                                    # labelled unseen with its cluster's answer
+    wrong = sum(run.snapshot[i] != y_pool[i] for i in run.snapshot)
+    assert run.wrong_found_by_review[1] == wrong >= 1

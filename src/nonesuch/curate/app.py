@@ -80,9 +80,13 @@ def create_app(session: CurationSession, token: str | None = None, bound_host: s
                 raise HTTPException(422, f"label must be one of {', '.join(allowed)}")
         return [(check(item.idx), item.label) for item in items]
 
-    def page_json(page, unseen: int | None = None) -> dict:
-        return {"kind": page.kind, "unseen": unseen,
+    def page_json(page, unseen: int | None = None, shown: str | None = None) -> dict:
+        """unseen: a cluster page's members that confirming labels without showing them."""
+        json = {"kind": page.kind, "unseen": unseen,
                 "items": [{"idx": i.idx, "proposed": i.proposed, "probability": i.probability} for i in page.items]}
+        if page.kind == "cluster":
+            json |= {"cluster": page.cluster, "answer": page.items[0].proposed, "shown": shown}
+        return json
 
     @app.get("/")
     def index():
@@ -116,7 +120,10 @@ def create_app(session: CurationSession, token: str | None = None, bound_host: s
 
     @app.get("/api/page")
     def next_page():
-        return page_json(session.next_page())
+        page = session.next_page()
+        if page.kind == "cluster":         # confirmed through /api/cluster, which labels the unseen rest
+            return page_json(page, unseen=len(page.unseen), shown=session.page_config.cluster_shown)
+        return page_json(page)
 
     @app.post("/api/page")
     def confirm_page(request: PageRequest):
@@ -131,7 +138,7 @@ def create_app(session: CurationSession, token: str | None = None, bound_host: s
     def cluster_page(cluster: int, answer: str = "keep"):
         check_cluster(cluster, answer)
         page, unlabelled = session.cluster_page(cluster, answer)
-        return page_json(page, unseen=unlabelled - len(page.items))
+        return page_json(page, unseen=unlabelled - len(page.items), shown="far")
 
     @app.post("/api/cluster")
     def confirm_cluster(request: ClusterRequest):

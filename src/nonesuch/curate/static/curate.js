@@ -113,7 +113,9 @@ function flip(i) {
 function describePage(p) {
   const n = p.items.length;
   if (p.kind === "cluster") {
-    return `Cluster ${p.cluster}: its ${n} members farthest from the centre, proposed ${p.answer}. ` +
+    const which = p.shown === "doubtful" ? `the classifier doubts most` : "farthest from the centre";
+    const why = p.fromClusters ? "" : ` (the classifier says nearly all of it is ${p.answer})`;
+    return `Cluster ${p.cluster}${why}: its ${n} members ${which}, proposed ${p.answer}. ` +
       `Confirming also labels its ${p.unseen} other unlabelled members ${p.answer}, unseen.`;
   }
   const why = {
@@ -130,7 +132,7 @@ function describePage(p) {
 
 function renderPage() {
   $("page-empty").hidden = !page || page.items.length > 0;
-  $("page-back").hidden = !page || page.kind !== "cluster";
+  $("page-back").hidden = !page || !page.fromClusters;
   if (!page) return;
   $("page-why").textContent = describePage(page);
   renderTiles($("tiles"), page.items, flip);
@@ -156,7 +158,8 @@ async function confirmPage() {
   if (confirmed.kind === "cluster") {
     await send("/api/cluster", { cluster: confirmed.cluster, answer: confirmed.answer, items });
     refreshState();
-    show("clusters");
+    if (confirmed.fromClusters) show("clusters");   // back where it was opened; a proposed cluster page is followed by the next page
+    else loadPage();
     return;
   }
   await send("/api/page", { items });
@@ -210,7 +213,7 @@ function renderClusters() {
 
 async function openCluster(cluster, answer) {
   await sending;
-  page = asPage(await api(`/api/cluster/${cluster}?answer=${answer}`), { cluster, answer });
+  page = asPage(await api(`/api/cluster/${cluster}?answer=${answer}`), { cluster, answer, fromClusters: true });
   view = "pages";
   for (const name of ["one", "clusters", "review"]) $(name).hidden = true;
   $("page").hidden = false;
@@ -339,7 +342,7 @@ function keyAction(key) {
   }
   if (view === "pages") {
     if (TILE_KEYS.includes(key)) return () => flip(TILE_KEYS.indexOf(key));
-    return { Enter: confirmPage, z: undoPage, Escape: () => page && page.kind === "cluster" && show("clusters") }[key];
+    return { Enter: confirmPage, z: undoPage, Escape: () => page && page.fromClusters && show("clusters") }[key];
   }
   if (view === "review") {
     if (TILE_KEYS.includes(key)) {
