@@ -2,7 +2,7 @@
 
     from nonesuch import load_generator
     generator = load_generator("smileys32")          # a shipped name, an exported folder or a RUN
-    pixels = generator.sample_seeds([0, 1, 2])       # [3, R, R, 3] uint8, as `nonesuch generate`
+    pixels = generator.sample_seeds([0, 1, 2])       # [3, R, R, 3] uint8, as `nonesuch generate --no-screen`
 
 `load_generator(source)` accepts three kinds of source:
 - the name of a generator shipped in nonesuch/pretrained/ (`list_generators()` lists them);
@@ -135,7 +135,8 @@ class Generator:
 
     def sample_seeds(self, seeds: list[int], class_name: str | None = None,
                      truncation: float | None = None, precision: str = "auto") -> np.ndarray:
-        """[N, R, R, 3] uint8 for these seeds: the pixels `nonesuch generate --seeds` watermarks."""
+        """[N, R, R, 3] uint8 for these seeds: the pixels `nonesuch generate --seeds --no-screen`
+        watermarks (with its screen, generate may draw a seed again: generate/screen.py)."""
         return self.sample(self.latents(seeds), self.labels_for_seeds(seeds, class_name),
                            truncation, precision)
 
