@@ -105,3 +105,19 @@ def test_a_broken_or_hostile_screen_file_is_one_clear_error(tmp_path, content):
         np.savez(path, reference=reference, threshold=np.float32(1), max_attempts=np.int64(attempts))
     with pytest.raises(GenerateError, match="screen.npz: not a"):
         load_screen(tmp_path)
+
+
+def test_a_seed_drawn_first_time_through_the_screen_is_the_same_registry_row_as_without(tmp_path):
+    from nonesuch.provenance.registry import Registry
+
+    path = tmp_path / "registry.sqlite"            # a Producer closes its registry: one each
+    with Producer("smileys64", size=64, sign=False, registry=Registry(path), screen=False) as plain:
+        plain.produce(list(range(6)))
+    with Producer("smileys64", size=64, sign=False, registry=Registry(path)) as screened:
+        records = [image.record for image in screened.produce(list(range(6)))]   # no "already belongs"
+    assert 0 in {r["screen_attempt"] for r in records}
+    with Registry(path) as registry:
+        assert len(registry) == 6 + sum(1 for r in records if r["screen_attempt"])
+        for record in records:
+            row = registry.lookup(record["watermark_id"])
+            assert row["seed"] == record["seed"] and row["screen_attempt"] == (record["screen_attempt"] or None)

@@ -148,6 +148,11 @@ class Registry:
                 existing = self.lookup(record.watermark_id)
                 row = {c: getattr(record, c) for c in _COLUMNS}
                 row["objective"] = objective_text(record.objective)
+                # A screen's first draw is the seed's own image, the one drawn without a screen:
+                # the same pixels and ID, so the same identity (stored as no redraw).
+                row["screen_attempt"] = record.screen_attempt or None
+                if existing:
+                    existing["screen_attempt"] = existing.get("screen_attempt") or None
                 if existing and any(existing[k] != row[k] for k in _IDENTITY):
                     raise ProvenanceError(
                         f"watermark ID {record.watermark_hex} already belongs to seed "
