@@ -121,3 +121,13 @@ def test_a_seed_drawn_first_time_through_the_screen_is_the_same_registry_row_as_
         for record in records:
             row = registry.lookup(record["watermark_id"])
             assert row["seed"] == record["seed"] and row["screen_attempt"] == (record["screen_attempt"] or None)
+
+
+def test_exporting_a_screen_from_a_run_whose_dataset_is_gone_is_one_clear_error(tmp_path):
+    from nonesuch.gan.checkpoint import CheckpointError
+    from nonesuch.gan.export import export_generator
+
+    run = make_untrained_run(tmp_path / "run", [])          # its config names no real dataset
+    with pytest.raises(CheckpointError, match="cannot build the screen from its dataset"):
+        export_generator(run, tmp_path / "exported", screen=True)
+    assert not (tmp_path / "exported").exists()              # nothing half-written

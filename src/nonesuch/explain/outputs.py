@@ -49,7 +49,7 @@ def write_images(explanation: Explanation, loaded, objective: dict, out: Path,
         data, record.sha256 = finisher.finish(pixels, record)
         files.append(data)
     own_registry = registry is None
-    registry = registry if registry is not None else Registry()   # an empty Registry is falsy
+    registry = registry if registry is not None else Registry()
     try:
         registry.add(records)                 # registered before anyone can see the files
     finally:

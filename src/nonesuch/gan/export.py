@@ -74,7 +74,7 @@ def export_generator(run: str | Path, out: str | Path, checkpoint: str | Path | 
             if (run / file).is_file():
                 shutil.copyfile(run / file, staging / file)
         if screen:
-            _write_screen(run, staging, generator.resolution)
+            _write_screen(run, staging, generator.info.trained_on.get("dataset"), generator.resolution)
         (staging / INFO_FILE).write_text(json.dumps(info.to_dict(), indent=2) + "\n")
         os.chmod(staging, 0o755)                  # mkdtemp makes it private
         _swap_into_place(staging, out)
@@ -83,13 +83,12 @@ def export_generator(run: str | Path, out: str | Path, checkpoint: str | Path | 
     return out
 
 
-def _write_screen(run: Path, folder: Path, resolution: int) -> None:
+def _write_screen(run: Path, folder: Path, dataset: str | None, resolution: int) -> None:
     from nonesuch.data import Dataset, DatasetError
     from nonesuch.generate.screen import write_screen
 
-    dataset = json.loads((run / "config.json").read_text()).get("dataset", "")
     try:
-        pixels = Dataset(dataset).images(resolution)
+        pixels = Dataset(dataset or "").images(resolution)
     except DatasetError as error:
         raise CheckpointError(f"{run}: cannot build the screen from its dataset: {error}") from None
     write_screen(folder, pixels)

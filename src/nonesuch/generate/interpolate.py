@@ -160,7 +160,7 @@ def _write_walk_file(out: Path, frames: np.ndarray, fps: int, record, registry) 
             writer.close()
         record.sha256 = file_sha256(tmp)
         own_registry = registry is None
-        registry = registry if registry is not None else Registry()   # an empty Registry is falsy
+        registry = registry if registry is not None else Registry()
         try:
             registry.add([record])
         finally:

@@ -123,7 +123,6 @@ class Producer:
             raise GenerateError(f"{self.generator.folder}: has no {SCREEN_FILE} to screen samples with "
                                 f"(shipped and exported generators can carry one); draw without the screen",
                                 option="screen")
-        # `is None`, not `or`: an empty Registry is falsy (it has a length), and `or` swapped it for the default one.
         self.registry = (registry if registry is not None else Registry()) if register else None
         self.processes = processes
         self._threads = ThreadPoolExecutor(self.threads)

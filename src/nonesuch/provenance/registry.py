@@ -175,6 +175,11 @@ class Registry:
             row = self._db.execute("SELECT * FROM images WHERE sha256 = ?", (sha256,)).fetchone()
         return dict(row) if row else None
 
+    def __bool__(self) -> bool:
+        # An open registry is a thing, not a collection: without this, an empty one is falsy
+        # (it has a length) and `registry or Registry()` silently swapped it for the default.
+        return True
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
