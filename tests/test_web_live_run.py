@@ -74,3 +74,16 @@ def test_live_page_with_the_real_generator(live_run_server):
         browser = launch_chromium(playwright)
         check_page(browser, live_run_server.url + "/", live_run_server.url + "/", "live-real-run.png")
         browser.close()
+
+
+def test_publish_and_serve_pass_the_screen_choice_to_generate(conditional_run, nonesuch_home, tmp_path):
+    # The run carries no screen: asking for one must reach the generate stage and be refused
+    # there in one line, in publish and in live serve alike.
+    result = CliRunner().invoke(app, ["publish", str(conditional_run), "--out", str(tmp_path / "site"),
+                                      "--count", "2", "--screen"])
+    assert result.exit_code == 1 and "screen.npz" in result.output, result.output
+    assert not (tmp_path / "site").exists()
+    config = ServerConfig(port=0, access_log=False, live=LiveConfig(screen=True))
+    with pytest.raises(Exception, match="screen.npz"):
+        with start_server(conditional_run, config):
+            pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import typer
 
@@ -25,6 +25,9 @@ def publish_command(
     truncation: float = typer.Option(None, "--truncation", help="With a RUN: truncation psi."),
     size: int = typer.Option(256, "--size", help="With a RUN: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="With a RUN: jpg, png or webp."),
+    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="With a RUN: draw a seed again "
+                                          "while its image lies far from every training image; on when "
+                                          "the generator carries a screen (shipped ones do).", show_default=False),
 ) -> None:
     """Publish images as a static site: one random image per visit, labelled AI-generated."""
     from nonesuch.gan.folders import is_generator
@@ -33,7 +36,7 @@ def publish_command(
     with _user_errors(PublishError, source):
         if is_generator(source):
             summary = publish_run(source, out, count, title=title, truncation=truncation,
-                                  size=size, format=fmt)
+                                  size=size, format=fmt, screen=screen)
         else:
             summary = publish_site(source, out, title=title)
     for line in summary.skipped:
@@ -63,6 +66,9 @@ def serve_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
     device: str = typer.Option("cpu", "--device", help="Live mode: where the generator runs: cpu, auto, cuda, cuda:N."),
+    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="Live mode: draw a seed again "
+                                          "while its image lies far from every training image; on when "
+                                          "the generator carries a screen (shipped ones do).", show_default=False),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
     from nonesuch.web.live_pool import PoolConfig
@@ -70,7 +76,7 @@ def serve_command(
 
     config = ServerConfig(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
-        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation, device=device,
+        live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation, device=device, screen=screen,
                         pool=PoolConfig(capacity=max(pool_size, batch_size), batch_size=batch_size)))
     with _user_errors(ServeError, target):
         app = create_app(target, config)

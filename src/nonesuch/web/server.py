@@ -58,6 +58,7 @@ class LiveConfig:
     wait_s: float = 10.0                # how long a request may wait for the pool before 503
     keep_handed_out: int = 256          # images still downloadable by /live/<id> after hand-out
     device: str = "cpu"                 # where the generator runs: cpu, auto, cuda, cuda:N
+    screen: bool | None = None          # draw through the generator's screen: None = when it has one
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _run_producer(run: Path, live: LiveConfig):
     # smaller than the size from which the Producer would start them by itself.
     return Producer(run, checkpoint=live.checkpoint, size=live.size, fmt=live.fmt,
                     truncation=live.truncation, class_name=live.class_name, processes=True,
-                    device=live.device)
+                    device=live.device, screen=live.screen)
 
 
 # ---- running it ----------------------------------------------------------------------------------
