@@ -54,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--step", type=float, default=None, help="default: ExplainConfig's")
     p.add_argument("--code", default="box")
+    p.add_argument("--realism", type=float, default=None, help="weight of D in the objective; default: ExplainConfig's")
     p.add_argument("--classifier-size", type=int, default=None, help="default: ExplainConfig's")
     p.add_argument("--precision", default=None, help="of the gradient passes; default: ExplainConfig's")
     p.add_argument("--pool", type=int, default=None,
@@ -86,6 +87,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     step = args.step if args.step is not None else ExplainConfig.step_start
+    args.realism = ExplainConfig.realism if args.realism is None else args.realism
     args.classifier_size = args.classifier_size or ExplainConfig.classifier_size
     args.precision = args.precision or ExplainConfig.precision
     loaded = load_generator(args.run)
@@ -96,7 +98,7 @@ def main() -> None:
     print(f"# bench_explain on {machine(args.threads)}", flush=True)
     print(f"# run {args.run} ({loaded.resolution} px), reals {args.reals} ({len(reals)}), "
           f"{len(specs)} targets x {args.seeds} seeds, {args.iterations} iterations, code {args.code}, "
-          f"step {step}, classifier {args.classifier_size} px, precision {args.precision}", flush=True)
+          f"step {step}, realism {args.realism}, classifier {args.classifier_size} px, precision {args.precision}", flush=True)
     clock = Clock()
     real_scores = score_images(targets, reals)                                 # [M, T]
     pool_size = args.pool or 3 * args.iterations * args.seeds
@@ -113,7 +115,8 @@ def main() -> None:
     equal = max(1, min(3 * args.iterations, pool_size // args.seeds))
     for t, (spec, target) in enumerate(zip(specs, targets)):
         result = explain(loaded, [target], seeds, code=args.code, ascent=ascent,
-                         standardisation=Standardisation([calibration.mean[t]], [calibration.std[t]]))
+                         standardisation=Standardisation([calibration.mean[t]], [calibration.std[t]]),
+                         realism=args.realism)
         outputs[spec], starts[spec] = result.pixels, result.before_pixels
         after = result.scores_after[:, 0]
         percentile = percentile_among(real_scores[:, t:t + 1], result.scores_after)[:, 0]
@@ -133,16 +136,17 @@ def main() -> None:
     clock.lap("inception checks")
     realism = discriminator_check(loaded, outputs, reals)
     pair = None if args.no_pair else two_objectives(loaded, specs[:2], targets[:2], seeds, ascent,
-                                                    args.code, real_scores[:, :2])
+                                                    args.code, real_scores[:, :2], args.realism)
     clock.lap("two objectives")
-    speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step, args.precision) \
+    speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step, args.precision, args.realism) \
         if args.speed_iterations else None
     clock.lap("speed")
     write_grid(out / "grid.png", specs, starts, outputs)
     summary = summarise(runs, independent, realism, pair, speed, equal)
     print_table(summary)
     (out / "bench_explain.json").write_text(json.dumps(
-        {"args": vars(args), "summary": summary, "runs": runs, "laps": clock.laps}, indent=2) + "\n")
+        {"args": vars(args), "summary": summary, "runs": runs, "per_target": independent["per_target"],
+         "discriminator": realism, "laps": clock.laps}, indent=2, default=float) + "\n")
     print(f"# grid: {out / 'grid.png'}; everything: {out / 'bench_explain.json'}")
 
 
@@ -182,8 +186,13 @@ def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_
             f_start = inception_features(unit(starts[spec])).numpy()
         probe = RidgeCV(alphas=np.logspace(-1, 4, 12)).fit(train_x, np.concatenate([real_scores[:, t], pool_scores[:, t]]))
         prefers = probe.predict(f_out) > probe.predict(f_start)
+        # Context for the KID ratio: a target's outputs are one kind of image, never the whole
+        # data's mix, so a random sample picked for the target (the pool's top len(outputs)) is
+        # far from the reals in KID too; this says how far, with no optimisation at all.
+        picked = np.argsort(-pool_scores[:, t])[:len(f_out)]
         rows[spec] = {"independent_prefers": prefers.tolist(),
                       "kid_ratio": kid(f_real, f_out, subsets=50) / max(kid_random, 1e-12),
+                      "kid_ratio_top_random": kid(f_real, f_pool[picked], subsets=50) / max(kid_random, 1e-12),
                       "nn_ok": (nearest(f_out, f_real) >= nn_floor).tolist(),
                       "diversity_ratio": mean_pairwise(f_out) / pool_spread}
     return {"per_target": rows, "kid_random": kid_random, "nn_floor": nn_floor}
@@ -203,23 +212,11 @@ def mean_pairwise(f: np.ndarray) -> float:
 
 def discriminator_check(loaded, outputs, reals) -> dict | None:
     """Median D(output) against D's 10th percentile on reals; None when the run has no D."""
-    from nonesuch.gan.checkpoint import load_weights
-    from nonesuch.hashing import file_sha256
-    from nonesuch.gan.init_from import InitError, find_source, inherited_options
-    from nonesuch.gan.networks import ProgressiveDiscriminator
-    from nonesuch.gan.presets import Architecture
+    from nonesuch.explain.realism import load_discriminator
 
-    try:
-        source = find_source(str(loaded.folder))          # a RUN, or an exported folder with D
-    except InitError:
+    d = load_discriminator(loaded)
+    if d is None:
         return None
-    options = inherited_options(source)
-    a = options["architecture"]
-    d = ProgressiveDiscriminator(Architecture(a["name"], a["latent_dim"], tuple(a["channels"])),
-                                 options["resolution"], 0, tuple(options["attention"]))
-    weights = source.weights / "discriminator.safetensors"
-    load_weights(d, weights.parent, weights.name, {"sha256": {weights.name: file_sha256(weights)}})
-    d.eval()
     with torch.no_grad():
         floor = float(np.percentile(score_d(d, unit(reals)), 10))
         return {spec: {"median": float(np.median(score_d(d, unit(px)))), "real_p10": floor}
@@ -231,24 +228,24 @@ def score_d(d, images: torch.Tensor) -> np.ndarray:
     return torch.cat([d(images[i:i + 8]) for i in range(0, len(images), 8)]).numpy()
 
 
-def two_objectives(loaded, specs, targets, seeds, ascent, code, real_scores) -> dict | None:
+def two_objectives(loaded, specs, targets, seeds, ascent, code, real_scores, realism) -> dict | None:
     from nonesuch.explain.explain import explain, percentile_among
 
     if len(targets) < 2:
         return None
-    result = explain(loaded, targets, seeds, weights=[0.5, 0.5], code=code, ascent=ascent)
+    result = explain(loaded, targets, seeds, weights=[0.5, 0.5], code=code, ascent=ascent, realism=realism)
     above = percentile_among(real_scores, result.scores_after) >= 90.0          # [N, 2]
     return {"targets": specs, "both_p90_share": float(above.all(axis=1).mean()),
             "a_p90_share": float(above[:, 0].mean()), "b_p90_share": float(above[:, 1].mean())}
 
 
-def speed_check(loaded, target, iterations, code, step, precision) -> dict:
+def speed_check(loaded, target, iterations, code, step, precision, realism) -> dict:
     from nonesuch.explain.explain import explain
     from nonesuch.explain.optimise import AscentConfig
 
     wall, cpu = time.perf_counter(), time.process_time()
     explain(loaded, [target], range(8), code=code, ascent=AscentConfig(iterations=iterations, step_start=step, precision=precision),
-            calibration_samples=16)
+            calibration_samples=16, realism=realism)
     return {"iterations": iterations, "codes": 8, "wall_s": time.perf_counter() - wall,
             "cpu_s": time.process_time() - cpu, "threads": torch.get_num_threads(),
             "loadavg_1min": os.getloadavg()[0]}
@@ -267,6 +264,7 @@ def summarise(runs, independent, realism, pair, speed, equal) -> dict:
         "independent_prefers_share": sum(prefers) / len(prefers),
         "kid_ratio_median": float(np.median([row["kid_ratio"] for row in per.values()])),
         "kid_ratio_max": float(max(row["kid_ratio"] for row in per.values())),
+        "kid_ratio_top_random_median": float(np.median([row["kid_ratio_top_random"] for row in per.values()])),
         "not_a_copy_share": sum(nn_ok) / len(nn_ok),
         "diversity_ratio_median": float(np.median([row["diversity_ratio"] for row in per.values()])),
         "discriminator": None if realism is None else {
@@ -289,6 +287,8 @@ def print_table(s: dict) -> None:
          "n/a (run has no D)" if d is None else pct(d["median_output_above_real_p10_share"]), "all targets"),
         ("KID(outputs) / KID(random), median | max",
          f"{s['kid_ratio_median']:.2f} | {s['kid_ratio_max']:.2f}", "<= 1.5"),
+        ("  for scale: the random samples the target ranks highest, median",
+         f"{s['kid_ratio_top_random_median']:.2f}", "(no goal)"),
         ("not a copy: NN distance >= p5 real-to-real", pct(s["not_a_copy_share"]), "all"),
         ("diversity across seeds / random, median", f"{s['diversity_ratio_median']:.2f}", ">= 0.8"),
     ]

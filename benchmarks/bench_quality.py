@@ -19,6 +19,8 @@ Arms:
   nsr1       the defaults with the non-saturating loss + R1 and DiffAugment (DiffAugment's recipe)
   adaptive   DiffAugment with ADA-style adaptive strength (target 0.6)
   nomirror   the defaults without random horizontal flips of the reals (emoji are not all symmetric)
+  lecam      the defaults with LeCam regularisation on D, weight 0.03 (Tseng et al. 2021; with
+             WGAN scores ~±5 apart that pulls about as hard as the WGAN loss itself)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ ARMS = {
     "nsr1": {"loss": "ns-r1", "augment": "color,translation,cutout"},
     "adaptive": {"augment": "color,translation,cutout", "augment_target": 0.6},
     "nomirror": {"mirror": False},
+    "lecam": {"lecam": 0.03},
 }
 CURVE = (0.25, 0.5, 0.75, 1.0)   # fractions of the budget at which each run is scored
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736"}

@@ -90,6 +90,27 @@ def test_weights_zero_and_one_are_the_single_objectives(untrained):
     assert not np.array_equal(at_zero.pixels, at_one.pixels)
 
 
+def test_the_realism_prior_climbs_the_runs_own_discriminator(untrained):
+    from nonesuch.explain.objective import score_images
+    from nonesuch.explain.realism import realism_target
+
+    common = dict(seeds=[0, 1, 2, 3], code="box", calibration_samples=8,
+                  ascent=AscentConfig(iterations=4, step_start=0.3, precision="off"))
+    plain = explain(untrained, [redness()], **common)
+    prior = explain(untrained, [redness()], realism=4.0, **common)
+    d = realism_target(untrained)
+    assert plain.realism_after is None and prior.realism == 4.0
+    # The same D, loaded from the checkpoint G came from, scores what explain reported...
+    assert np.allclose(prior.realism_after, score_images([d], prior.ascent.images)[:, 0], atol=1e-4)
+    # ... and the prior pulls the outputs towards what D calls real, against the plain ascent.
+    assert prior.realism_after.mean() > score_images([d], plain.ascent.images)[:, 0].mean()
+    assert prior.realism_after.mean() > prior.realism_before.mean()
+    with pytest.raises(ExplainError, match="no discriminator"):      # exported for sampling only
+        explain(load_generator(SHIPPED), [redness()], realism=1.0, **common)
+    with pytest.raises(ValueError, match="realism"):
+        explain(untrained, [redness()], realism=-1.0, **common)
+
+
 def test_the_gradient_precision_is_a_choice_and_says_what_ran(untrained, nonesuch_home, tmp_path):
     common = dict(seeds=[0, 1], code="box", calibration_samples=8)
     fp32 = explain(untrained, [redness()], ascent=AscentConfig(iterations=3, step_start=0.3, precision="off"), **common)

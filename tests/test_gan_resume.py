@@ -16,11 +16,11 @@ FILES = ("generator_ema", "generator", "discriminator", "optimizers")
 
 def _train_args(dataset, out):
     # 3 stages x 128 images (4 px, fade to 8 px, 8 px) with attention, conditioning and adaptive
-    # augmentation (its strength is state the checkpoint must carry); a checkpoint every 2 steps,
+    # augmentation and LeCam (the strength and the anchors are state the checkpoint must carry); a checkpoint every 2 steps,
     # so the kill lands between checkpoints, mid-schedule.
     return ["train", str(dataset), "--out", str(out), "--preset", "smoke", "--resolution", "8",
             "--kimg", "0.128", "--snapshot-kimg", "0.032", "--attention", "8", "--conditional", "--seed", "3",
-            "--augment", "color,translation,cutout", "--augment-target", "0.6"]
+            "--augment", "color,translation,cutout", "--augment-target", "0.6", "--lecam", "0.05"]
 
 
 def test_sigkill_and_resume_is_bit_identical(emoji_dataset, tmp_path):

@@ -141,3 +141,24 @@ def test_fp16_training_scales_losses_and_checkpoints_the_scale(emoji_dataset, tm
     assert all(torch.isfinite(p).all() for p in loaded.generator.parameters())
     state = json.loads((loaded.checkpoint_path.parent / "state.json").read_text())
     assert set(state["loss_scalers"]) == {"G", "D"} and state["loss_scalers"]["D"]["scale"] > 0
+
+
+def test_lecam_pulls_only_scores_past_the_other_sides_anchor():
+    from nonesuch.gan.losses import lecam_regulariser
+
+    real, fake = torch.tensor([3.0, -1.0]), torch.tensor([-4.0, 2.0])
+    # anchors: reals' mean score 1, fakes' -2. Reals past -2: 3 by 5, -1 by 1; fakes below 1: -4 by 5.
+    expected = (5.0 ** 2 + 1.0 ** 2) / 2 + (5.0 ** 2 + 0.0) / 2
+    assert float(lecam_regulariser(real, fake, anchor_real=1.0, anchor_fake=-2.0)) == pytest.approx(expected)
+
+
+def test_lecam_trains_and_its_anchors_are_checkpointed(emoji_dataset, tmp_path):
+    out = tmp_path / "run"
+    train(resolve_config(emoji_dataset, out, {**TINY, "lecam": 0.05}), until_images=64)
+    state = json.loads((list_checkpoints(out)[-1] / "state.json").read_text())
+    real_anchor, fake_anchor = state["lecam_anchors"]
+    assert real_anchor != 0.0 and fake_anchor != 0.0          # they followed D's scores
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all(r["lecam"] >= 0 for r in log)
+    result = _cli(emoji_dataset, "--out", tmp_path / "bad", "--lecam", "-1")
+    assert result.exit_code == 1 and "--lecam" in result.output, result.output

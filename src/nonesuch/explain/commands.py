@@ -25,6 +25,9 @@ def explain(
     step: float = typer.Option(0.3, "--step", help="First step size (decays linearly to ~0)."),
     code: str = typer.Option("box", "--code", help="box: the 4x4 features, each clipped to its "
                              "0.5-99.5 percentile range; sphere: z on its sphere (use --step 0.05)."),
+    realism: float = typer.Option(0.0, "--realism", help="Weight of the run's own discriminator in "
+                                  "the objective (1: one SD more real counts like one SD more target); "
+                                  "keeps the outputs like the data. Needs a run or generator with D."),
     classifier_size: int = typer.Option(128, "--classifier-size", help="Side the images are resized "
                                         "to for Lite0 targets."),
     precision: str = typer.Option("auto", "--precision", help="Gradient passes: auto (bf16 where "
@@ -54,7 +57,7 @@ def explain(
         fail(f"--seeds: {error}")
     config = ExplainConfig(run=str(run), targets=list(target), out=str(out), weight=weight,
                            minimize=minimize, seeds=seed_list, code=code, iterations=iterations,
-                           step_start=step, classifier_size=classifier_size, precision=precision,
+                           step_start=step, realism=realism, classifier_size=classifier_size, precision=precision,
                            reals=None if reals is None else str(reals), checkpoint=checkpoint,
                            size=size, format=fmt, gif=gif, threads=threads)
     try:

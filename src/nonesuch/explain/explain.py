@@ -23,8 +23,9 @@ import torch
 from nonesuch.explain.code_space import code_space
 from nonesuch.explain.generator_access import split_generator
 from nonesuch.explain.objective import (CALIBRATION_SAMPLES, Standardisation, calibrate,
-                                        combined_objective, score_images)
+                                        combined_objective, score_images, with_term)
 from nonesuch.explain.optimise import Ascent, AscentConfig, ascend
+from nonesuch.explain.realism import realism_target
 from nonesuch.explain.targets import Target
 from nonesuch.gan.sampling import latents_for_seeds, to_uint8
 
@@ -40,6 +41,9 @@ class Explanation:
     scores_after: np.ndarray               # [N, T] raw scores of the outputs
     standardisation: Standardisation
     ascent: Ascent = field(repr=False)
+    realism: float = 0.0                   # weight of the discriminator term (realism.py); 0 = none
+    realism_before: np.ndarray | None = None   # [N] D's raw score of the plain samples, with realism > 0
+    realism_after: np.ndarray | None = None    # [N] and of the outputs
 
     def standardised(self, scores: np.ndarray) -> np.ndarray:
         """[N, T] raw -> [N, T] in standard deviations over random samples."""
@@ -55,8 +59,10 @@ def explain(generator, targets: list[Target], seeds=range(8),
             standardisation: Standardisation | None = None,
             calibration_samples: int = CALIBRATION_SAMPLES,
             advance: Callable[[], None] | None = None,
-            check: Callable[[torch.Tensor], None] | None = None) -> Explanation:
-    """Optimise one code per seed for the weighted, standardised targets; returns the last iterates."""
+            check: Callable[[torch.Tensor], None] | None = None,
+            realism: float = 0.0) -> Explanation:
+    """Optimise one code per seed for the weighted, standardised targets; returns the last iterates.
+    realism > 0 adds the generator's own discriminator, standardised, with that weight (realism.py)."""
     seeds = [int(s) for s in seeds]
     weights = list(weights) if weights is not None else [1.0 / len(targets)] * len(targets)
     directions = list(directions) if directions is not None else [1] * len(targets)
@@ -64,10 +70,17 @@ def explain(generator, targets: list[Target], seeds=range(8),
         raise ValueError("one weight and one direction per target")
     split = split_generator(generator)
     space = code_space(code, split)
-    standardisation = standardisation or calibrate(
-        targets, lambda z: split.images_from_features(split.first_features(z)), split.latent_dim,
-        calibration_samples)
+    if realism < 0:
+        raise ValueError(f"realism must be >= 0, got {realism}")
+    prior = realism_target(generator) if realism > 0 else None
+
+    def sample(z):
+        return split.images_from_features(split.first_features(z))
+    standardisation = standardisation or calibrate(targets, sample, split.latent_dim, calibration_samples)
     objective = combined_objective(targets, weights, directions, standardisation)
+    if prior is not None:
+        objective = with_term(objective, prior, realism,
+                              calibrate([prior], sample, split.latent_dim, calibration_samples))
     start = space.initial(latents_for_seeds(seeds, split.latent_dim))   # the seeds' plain samples
     with torch.no_grad():
         start_images = space.images(start)
@@ -79,7 +92,9 @@ def explain(generator, targets: list[Target], seeds=range(8),
                        before_pixels=to_uint8(start_images.float()),
                        pixels=to_uint8(result.images.float()), scores_before=before,
                        scores_after=score_images(targets, result.images),
-                       standardisation=standardisation, ascent=result)
+                       standardisation=standardisation, ascent=result, realism=realism,
+                       realism_before=None if prior is None else score_images([prior], start_images)[:, 0],
+                       realism_after=None if prior is None else score_images([prior], result.images)[:, 0])
 
 
 def percentile_among(reals: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ class ExplainConfig:
     code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
     iterations: int = 200
     step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
+    realism: float = 0.0                     # weight of the run's discriminator in the objective (realism.py)
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
     precision: str = "auto"                  # gradient passes: bf16 autocast where the CPU has it (README)
     reals: str | None = None                 # dataset for percentiles; default: the run's own
@@ -85,10 +86,11 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
                               directions=[-1 if config.minimize else 1] * len(targets),
                               code=config.code, ascent=ascent,
                               standardisation=None if reuse is None else reuse.explanation.standardisation,
-                              advance=advance)
+                              advance=advance, realism=config.realism)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"code": config.code, "iterations": config.iterations, "step_start": config.step_start,
+                "realism": config.realism,
                 "classifier_size": config.classifier_size, "precision": explanation.ascent.precision}
     records = write_images(explanation, loaded, objective_of(explanation, config.targets, settings),
                            out, config.size, config.format, config.sign)
@@ -110,6 +112,8 @@ def check_config(config: ExplainConfig) -> None:
         raise ExplainError("--iterations and --seeds must each be at least 1")
     if config.size < 64:
         raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
+    if config.realism < 0:
+        raise ExplainError(f"--realism must be >= 0 (0: no discriminator term), got {config.realism}")
     if config.threads is not None and config.threads < 1:
         raise ExplainError(f"--threads must be at least 1, got {config.threads}")
     if config.precision not in PRECISIONS:

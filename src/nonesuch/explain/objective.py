@@ -91,3 +91,13 @@ def combined_objective(targets: list[Target], weights: list[float], directions: 
     def objective(images: torch.Tensor) -> torch.Tensor:
         return ((target_scores(chosen, images) - offset) * coefficient).sum(dim=1)
     return objective
+
+
+def with_term(objective: Callable[[torch.Tensor], torch.Tensor], target: Target, weight: float,
+              standardisation: Standardisation) -> Callable[[torch.Tensor], torch.Tensor]:
+    """objective + weight * target standardised (one entry in `standardisation`): the realism prior."""
+    mean, std = standardisation.mean[0], standardisation.std[0]
+
+    def extended(images: torch.Tensor) -> torch.Tensor:
+        return objective(images) + weight * (target.scores(images).float() - mean) / std
+    return extended

@@ -97,8 +97,12 @@ def seed_report(explanation: Explanation, specs: list[str], real_scores: np.ndar
                 "sd_before": round(float(before_z[i, t]), 3), "sd_after": round(float(after_z[i, t]), 3),
                 "real_percentile_before": None if before_p is None else round(float(before_p[i, t]), 1),
                 "real_percentile_after": None if after_p is None else round(float(after_p[i, t]), 1)}
-        rows.append({"seed": seed, "file": f"{seed}.{records[i]['format']}",
-                     "watermark_hex": records[i]["watermark_hex"], "targets": targets})
+        row = {"seed": seed, "file": f"{seed}.{records[i]['format']}",
+               "watermark_hex": records[i]["watermark_hex"], "targets": targets}
+        if explanation.realism_after is not None:    # D's raw score: higher = more like the data to D
+            row["discriminator_before"] = round(float(explanation.realism_before[i]), 4)
+            row["discriminator_after"] = round(float(explanation.realism_after[i]), 4)
+        rows.append(row)
     return rows
 
 

@@ -24,6 +24,7 @@ def train_command(
     augment: str = typer.Option(None, "--augment", help="DiffAugment ops on everything D sees: color,translation,cutout, a subset, or off.", show_default="off; auto = all three below 10k images"),
     augment_p: float = typer.Option(None, "--augment-p", help="Chance each op is applied to an image; the start value if adaptive.", show_default="1.0"),
     augment_target: float = typer.Option(None, "--augment-target", help="Adapt the strength so D's overfitting statistic stays at this (ADA: 0.6).", show_default="0 = fixed"),
+    lecam: float = typer.Option(None, "--lecam", help="LeCam regularisation weight on D (Tseng et al. 2021; for small data).", show_default="0 = off"),
     gp_interval: int = typer.Option(None, "--gp-interval", help="Lazy gradient penalty every N steps (1 = the paper).", show_default="4"),
     snapshot_kimg: float = typer.Option(None, "--snapshot-kimg", help="Grid + checkpoint every N kimg.", show_default="4"),
     metric_images: int = typer.Option(None, "--metric-images", help="FID/KID on N images per snapshot (0 = off).", show_default="0"),
@@ -43,7 +44,7 @@ def train_command(
 
     options = dict(preset=preset, resolution=resolution, attention=attention or None, conditional=conditional,
                    loss=loss, kimg=kimg, batch=batch, augment=augment, augment_p=augment_p,
-                   augment_target=augment_target, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
+                   augment_target=augment_target, lecam=lecam, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
                    metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed,
                    init_from=init_from, threads=threads)
     if minutes is not None and minutes <= 0:

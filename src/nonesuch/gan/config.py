@@ -49,6 +49,9 @@ class TrainConfig:
                                        # 4 is ~1.2-1.4x faster per step on CPU, same expected penalty
     r1_gamma: float = 10.0             # R1 weight for ns-r1
     r1_interval: int = 16              # lazy R1: every this many D steps, weight x interval
+    lecam: float = 0.0                 # LeCam regularisation weight on D (0 = off); its anchors are
+                                       # moving averages of D's scores, kept in the checkpoint
+    lecam_decay: float = 0.99          # the anchors' EMA decay per step (the LeCam paper's)
     ema_kimg: float = 10.0             # EMA half-life, thousands of images
     ema_rampup: float | None = 0.05    # cap the half-life at this fraction of images seen
     mirror: bool = True                # random horizontal flips of reals

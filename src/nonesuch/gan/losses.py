@@ -53,5 +53,15 @@ def r1_penalty(discriminator, reals: torch.Tensor, labels, alpha: float, gamma: 
     return (gamma / 2) * interval * _gradient_norm_squared(scores, reals, loss_scale).mean()
 
 
+def lecam_regulariser(real_scores: torch.Tensor, fake_scores: torch.Tensor,
+                      anchor_real: float, anchor_fake: float) -> torch.Tensor:
+    """LeCam (Tseng et al. 2021, "Regularizing GANs under limited data"): pull D's scores on reals
+    towards the moving average of its scores on fakes and vice versa, as their reference code
+    does (one-sided: only scores past the other side's anchor are pulled back). It bounds how far
+    D can separate the 171 training images from everything else, i.e. how far it can overfit."""
+    return (F.relu(real_scores - anchor_fake).square().mean()
+            + F.relu(anchor_real - fake_scores).square().mean())
+
+
 def logistic_generator(fake_scores: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_scores).mean()

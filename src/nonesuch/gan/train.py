@@ -45,6 +45,7 @@ class Run:
     step: int = 0
     elapsed_s: float = 0.0  # seconds spent in training steps before this process started (for the log)
     augment_strength: float = 0.0  # p of DiffAugment now (moves only if the config's target is set)
+    lecam_anchors: tuple[float, float] = (0.0, 0.0)  # moving averages of D's real and fake scores
     pending_losses: dict[str, list] = field(default_factory=dict)
 
     @property
@@ -102,6 +103,8 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
         augment.parse_policy(config.augment)
     except ValueError as e:
         raise TrainError(f"--augment {config.augment!r}: {e}") from e
+    if config.lecam < 0 or not 0 <= config.lecam_decay < 1:
+        raise TrainError("--lecam must be >= 0 (0 = off) and its decay in [0, 1)")
     if not 0 <= config.augment_p <= 1 or not 0 <= config.augment_target < 1:
         raise TrainError("--augment-p must be in [0, 1] and --augment-target in [0, 1)")
     if 0 < config.metric_images < 8:
@@ -165,6 +168,7 @@ def _resume(run: Run) -> None:
         raise TrainError(str(e)) from e
     run.images_seen, run.step, run.elapsed_s = state["images_seen"], state["step"], state["elapsed_s"]
     run.augment_strength = state.get("augment_strength", run.config.augment_p)
+    run.lecam_anchors = tuple(state.get("lecam_anchors", (0.0, 0.0)))
     for name, scaler_state in state.get("loss_scalers", {}).items():
         if run.scalers[name].is_enabled():
             run.scalers[name].load_state_dict(scaler_state)
@@ -270,12 +274,28 @@ def discriminator_step(run: Run, stage: Stage, reals, fakes, labels, random: tor
             penalty = (losses.r1_penalty(D, reals, labels, stage.alpha, c.r1_gamma, c.r1_interval, loss_scale,
                                          augment=seen_by_d)
                        if _penalty_due(run) else zero)
-    _apply(run, "D", D, loss + penalty)
+    lecam = (c.lecam * losses.lecam_regulariser(real_scores, fake_scores, *run.lecam_anchors)
+             if c.lecam > 0 else zero)
+    _apply(run, "D", D, loss + penalty + lecam)
     _adapt_augmentation(run, real_scores, fake_scores)
+    _move_lecam_anchors(run, real_scores, fake_scores)
     losses_now = {"loss_d": loss.detach(), "penalty": penalty.detach()}
+    if c.lecam > 0:
+        losses_now["lecam"] = lecam.detach()
     if c.augment != "off":  # a strength is news only when something is augmented
         losses_now["augment_p"] = torch.tensor(run.augment_strength)
     return losses_now
+
+
+def _move_lecam_anchors(run: Run, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
+    """The anchors follow the mean scores over every process, so all ranks hold the same ones."""
+    if run.config.lecam <= 0:
+        return
+    means = distributed.sum_over_processes(torch.stack([real_scores.detach().sum(), fake_scores.detach().sum(),
+                                                        real_scores.new_tensor(float(len(real_scores)))]), run.placement)
+    decay = run.config.lecam_decay
+    run.lecam_anchors = tuple(decay * old + (1 - decay) * float(new / means[2])
+                              for old, new in zip(run.lecam_anchors, means[:2]))
 
 
 def _adapt_augmentation(run: Run, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
@@ -356,6 +376,7 @@ def snapshot(run: Run, stage: Stage, rate: float, elapsed_s: float) -> dict:
                                {"images_seen": run.images_seen, "step": run.step, "elapsed_s": elapsed_s,
                                 "stage": _stage_dict(stage), "seed": c.seed,
                                 "augment_strength": run.augment_strength,
+                                "lecam_anchors": list(run.lecam_anchors),
                                 "loss_scalers": {k: v.state_dict() for k, v in run.scalers.items() if v.is_enabled()}},
                                c.keep_checkpoints)
     return record
