@@ -90,21 +90,31 @@ def test_weights_zero_and_one_are_the_single_objectives(untrained):
     assert not np.array_equal(at_zero.pixels, at_one.pixels)
 
 
-def test_the_realism_prior_climbs_the_runs_own_discriminator(untrained):
+def test_the_realism_floor_penalises_only_falling_below_a_typical_sample():
+    from nonesuch.explain.objective import Standardisation, with_floor
+
+    d = Target("d", head=lambda images: images.flatten(1)[:, 0])
+    floored = with_floor(lambda images: torch.zeros(len(images)), d, 5.0, Standardisation([1.0], [2.0]))
+    images = torch.tensor([-3.0, 1.0, 9.0]).reshape(3, 1, 1, 1)      # standardised: -2, 0, 4
+    assert floored(images).tolist() == [-10.0, 0.0, 0.0]
+
+
+def test_the_realism_prior_holds_the_runs_own_discriminator_up(untrained):
     from nonesuch.explain.objective import score_images
     from nonesuch.explain.realism import realism_target
 
+    d = realism_target(untrained)
+    # A target that is D's score upside down: the plain ascent drives D far down; with the prior,
+    # D is held near a typical sample's score.
+    unreal = Target("unreal", head=lambda images: -d.scores(images))
     common = dict(seeds=[0, 1, 2, 3], code="box", calibration_samples=8,
                   ascent=AscentConfig(iterations=4, step_start=0.3, precision="off"))
-    plain = explain(untrained, [redness()], **common)
-    prior = explain(untrained, [redness()], realism=4.0, **common)
-    d = realism_target(untrained)
-    assert plain.realism_after is None and prior.realism == 4.0
-    # The same D, loaded from the checkpoint G came from, scores what explain reported...
+    plain = explain(untrained, [unreal], **common)
+    prior = explain(untrained, [unreal], realism=10.0, **common)
+    assert plain.realism_after is None and prior.realism == 10.0
+    # The same D, loaded from the checkpoint G came from, scores what explain reported.
     assert np.allclose(prior.realism_after, score_images([d], prior.ascent.images)[:, 0], atol=1e-4)
-    # ... and the prior pulls the outputs towards what D calls real, against the plain ascent.
     assert prior.realism_after.mean() > score_images([d], plain.ascent.images)[:, 0].mean()
-    assert prior.realism_after.mean() > prior.realism_before.mean()
     with pytest.raises(ExplainError, match="no discriminator"):      # exported for sampling only
         explain(load_generator(SHIPPED), [redness()], realism=1.0, **common)
     with pytest.raises(ValueError, match="realism"):

@@ -25,9 +25,10 @@ def explain(
     step: float = typer.Option(0.3, "--step", help="First step size (decays linearly to ~0)."),
     code: str = typer.Option("box", "--code", help="box: the 4x4 features, each clipped to its "
                              "0.5-99.5 percentile range; sphere: z on its sphere (use --step 0.05)."),
-    realism: float = typer.Option(0.0, "--realism", help="Weight of the run's own discriminator in "
-                                  "the objective (1: one SD more real counts like one SD more target); "
-                                  "keeps the outputs like the data. Needs a run or generator with D."),
+    realism: float = typer.Option(0.0, "--realism", help="Weight of a floor on the run's own "
+                                  "discriminator: an output that looks less real to D than a typical "
+                                  "sample is penalised by this many target SDs per SD. 0 = off; needs a run "
+                                  "or generator that carries D."),
     classifier_size: int = typer.Option(128, "--classifier-size", help="Side the images are resized "
                                         "to for Lite0 targets."),
     precision: str = typer.Option("auto", "--precision", help="Gradient passes: auto (bf16 where "

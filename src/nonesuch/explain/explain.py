@@ -23,7 +23,7 @@ import torch
 from nonesuch.explain.code_space import code_space
 from nonesuch.explain.generator_access import split_generator
 from nonesuch.explain.objective import (CALIBRATION_SAMPLES, Standardisation, calibrate,
-                                        combined_objective, score_images, with_term)
+                                        combined_objective, score_images, with_floor)
 from nonesuch.explain.optimise import Ascent, AscentConfig, ascend
 from nonesuch.explain.realism import realism_target
 from nonesuch.explain.targets import Target
@@ -79,7 +79,7 @@ def explain(generator, targets: list[Target], seeds=range(8),
     standardisation = standardisation or calibrate(targets, sample, split.latent_dim, calibration_samples)
     objective = combined_objective(targets, weights, directions, standardisation)
     if prior is not None:
-        objective = with_term(objective, prior, realism,
+        objective = with_floor(objective, prior, realism,
                               calibrate([prior], sample, split.latent_dim, calibration_samples))
     start = space.initial(latents_for_seeds(seeds, split.latent_dim))   # the seeds' plain samples
     with torch.no_grad():

@@ -30,7 +30,7 @@ class ExplainConfig:
     code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
     iterations: int = 200
     step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
-    realism: float = 0.0                     # weight of the run's discriminator in the objective (realism.py)
+    realism: float = 0.0                     # weight of the floor on the run's discriminator (realism.py)
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
     precision: str = "auto"                  # gradient passes: bf16 autocast where the CPU has it (README)
     reals: str | None = None                 # dataset for percentiles; default: the run's own

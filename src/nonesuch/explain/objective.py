@@ -93,11 +93,14 @@ def combined_objective(targets: list[Target], weights: list[float], directions: 
     return objective
 
 
-def with_term(objective: Callable[[torch.Tensor], torch.Tensor], target: Target, weight: float,
-              standardisation: Standardisation) -> Callable[[torch.Tensor], torch.Tensor]:
-    """objective + weight * target standardised (one entry in `standardisation`): the realism prior."""
+def with_floor(objective: Callable[[torch.Tensor], torch.Tensor], target: Target, weight: float,
+               standardisation: Standardisation) -> Callable[[torch.Tensor], torch.Tensor]:
+    """objective + weight * min(0, target standardised): a penalty only for falling below a
+    typical random sample (standardised 0), never a reward for rising above it. The realism
+    prior (realism.py): rewarding D's score without bound climbs into what D scores highest,
+    which is not what the data looks like."""
     mean, std = standardisation.mean[0], standardisation.std[0]
 
-    def extended(images: torch.Tensor) -> torch.Tensor:
-        return objective(images) + weight * (target.scores(images).float() - mean) / std
-    return extended
+    def floored(images: torch.Tensor) -> torch.Tensor:
+        return objective(images) + weight * ((target.scores(images).float() - mean) / std).clamp(max=0.0)
+    return floored

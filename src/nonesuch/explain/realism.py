@@ -5,15 +5,16 @@ can draw, but not inside what the data looks like: on smileys64 the box code rea
 on 90 % of runs while the discriminator rated most outputs below nearly every real smiley and
 their KID was ~5x that of plain samples (README "7. explain"). DGN-AM's only prior is the
 generator; Plug & Play Generative Networks (Nguyen et al. 2017) add an explicit image prior
-term to the same ascent. A GAN run already has the best prior it could ask for, the critic that
-trained the generator, so the objective becomes
+term to the same ascent. A GAN run already has a prior of its own, the critic that trained the
+generator, but D is no density: rewarding its score without bound (the first version of this
+file) climbed into what D scores highest, dark smears no smiley looks like. So D is a floor:
 
-    objective(x) = sum_i w_i * standardised target_i(x) + realism * standardised D(x)
+    objective(x) = sum_i w_i * standardised target_i(x) + realism * min(0, standardised D(x))
 
-with D standardised like every target (mean and std over the same random samples), so
-`realism` = 1 weighs "one SD more real" like "one SD more lemon". D is what the optimisation
-sees; whether the outputs really stay like the data is checked by things it does not see
-(benchmarks/bench_explain.py: KID in Inception space, an independent probe).
+with D standardised like every target (mean and std over the same random samples): an output
+is penalised only for looking less real to D than a typical random sample, never rewarded for
+more. D is what the optimisation sees; whether the outputs really stay like the data is checked
+by what it does not see (benchmarks/bench_explain.py: KID in Inception space, an independent probe).
 
 Runs and exported generators that can seed fine-tuning carry D (shipped ones do); others have
 none, and asking for the prior there is a one-line error.
