@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0,
                         help="live mode: mean seconds a visitor looks at an image before the next")
     parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--no-screen", action="store_true", help="live mode: serve --no-screen")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -248,7 +249,8 @@ def main() -> None:
         from nonesuch.provenance.keys import init_keys
         init_keys()
         run = args.run or make_untrained_run(work / "run")
-        process, port = start_server(run, work / "live.log", ["--size", str(args.size)], env)
+        process, port = start_server(run, work / "live.log",
+                                     ["--size", str(args.size)] + (["--no-screen"] if args.no_screen else []), env)
         for think_s in (args.think, 0.0):
             # A full pool, as after idle time: it refills whenever a batch of 8 fits in its 32.
             wait_until_ready(port, process, want_ready=32 - 8 + 1)
