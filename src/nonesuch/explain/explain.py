@@ -41,7 +41,7 @@ class Explanation:
     scores_after: np.ndarray               # [N, T] raw scores of the outputs
     standardisation: Standardisation
     ascent: Ascent = field(repr=False)
-    realism: float = 0.0                   # weight of the discriminator term (realism.py); 0 = none
+    realism: float = 0.0                   # weight of the floor on D (realism.py); 0 = none
     realism_before: np.ndarray | None = None   # [N] D's raw score of the plain samples, with realism > 0
     realism_after: np.ndarray | None = None    # [N] and of the outputs
 
@@ -62,7 +62,7 @@ def explain(generator, targets: list[Target], seeds=range(8),
             check: Callable[[torch.Tensor], None] | None = None,
             realism: float = 0.0) -> Explanation:
     """Optimise one code per seed for the weighted, standardised targets; returns the last iterates.
-    realism > 0 adds the generator's own discriminator, standardised, with that weight (realism.py)."""
+    realism > 0 adds a floor on the generator's own discriminator with that weight (realism.py)."""
     seeds = [int(s) for s in seeds]
     weights = list(weights) if weights is not None else [1.0 / len(targets)] * len(targets)
     directions = list(directions) if directions is not None else [1] * len(targets)
@@ -76,11 +76,14 @@ def explain(generator, targets: list[Target], seeds=range(8),
 
     def sample(z):
         return split.images_from_features(split.first_features(z))
-    standardisation = standardisation or calibrate(targets, sample, split.latent_dim, calibration_samples)
+    # One calibration pass for the targets and D alike (a reused standardisation covers the targets).
+    calibrated = (targets if standardisation is None else []) + ([prior] if prior is not None else [])
+    stats = calibrate(calibrated, sample, split.latent_dim, calibration_samples) if calibrated else None
+    if standardisation is None:
+        standardisation = Standardisation(stats.mean[:len(targets)], stats.std[:len(targets)])
     objective = combined_objective(targets, weights, directions, standardisation)
     if prior is not None:
-        objective = with_floor(objective, prior, realism,
-                              calibrate([prior], sample, split.latent_dim, calibration_samples))
+        objective = with_floor(objective, prior, realism, Standardisation(stats.mean[-1:], stats.std[-1:]))
     start = space.initial(latents_for_seeds(seeds, split.latent_dim))   # the seeds' plain samples
     with torch.no_grad():
         start_images = space.images(start)
