@@ -23,6 +23,14 @@ class ImageFormat(str, Enum):
     webp = "webp"
 
 
+def screen_option(context: str = ""):
+    """The --screen/--no-screen option of every verb that generates (generate, publish, serve)."""
+    return typer.Option(None, "--screen/--no-screen", show_default=False, help=(
+        f"{context}{'draw' if context else 'Draw'} a seed again while its image lies far from every training image (up to 8 "
+        "times): fewer blotches, rarer shapes drawn less. Default: on when the generator carries a "
+        "screen (shipped ones do)."))
+
+
 def generate(
     run: str = typer.Argument(..., help=GENERATOR_HELP),
     out: Path = typer.Option(..., "--out", help="Folder for <seed>.<ext> images and <seed>.json records."),
@@ -41,10 +49,7 @@ def generate(
                               "the watermark needs this install's key (`nonesuch keys init`)."),
     device: str = typer.Option("cpu", "--device", help="Where the generator runs: cpu, auto, cuda, cuda:N. "
                                "cpu makes the same pixels for a seed on any machine."),
-    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="Draw a seed again while its "
-                                          "image lies far from every training image (up to 8 times): fewer "
-                                          "blotches, rarer shapes drawn less. Default: on when the generator "
-                                          "carries a screen (shipped ones do).", show_default=False),
+    screen: Optional[bool] = screen_option(),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
     from nonesuch.errors import NonesuchError

@@ -151,8 +151,6 @@ class Registry:
                 # A screen's first draw is the seed's own image, the one drawn without a screen:
                 # the same pixels and ID, so the same identity (stored as no redraw).
                 row["screen_attempt"] = record.screen_attempt or None
-                if existing:
-                    existing["screen_attempt"] = existing.get("screen_attempt") or None
                 if existing and any(existing[k] != row[k] for k in _IDENTITY):
                     raise ProvenanceError(
                         f"watermark ID {record.watermark_hex} already belongs to seed "

@@ -9,6 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 
+from nonesuch.generate.commands import screen_option
 from nonesuch.progress import console, fail
 
 DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
@@ -25,9 +26,7 @@ def publish_command(
     truncation: float = typer.Option(None, "--truncation", help="With a RUN: truncation psi."),
     size: int = typer.Option(256, "--size", help="With a RUN: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="With a RUN: jpg, png or webp."),
-    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="With a RUN: draw a seed again "
-                                          "while its image lies far from every training image; on when "
-                                          "the generator carries a screen (shipped ones do).", show_default=False),
+    screen: Optional[bool] = screen_option("With a RUN: "),
 ) -> None:
     """Publish images as a static site: one random image per visit, labelled AI-generated."""
     from nonesuch.gan.folders import is_generator
@@ -66,9 +65,7 @@ def serve_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
     device: str = typer.Option("cpu", "--device", help="Live mode: where the generator runs: cpu, auto, cuda, cuda:N."),
-    screen: Optional[bool] = typer.Option(None, "--screen/--no-screen", help="Live mode: draw a seed again "
-                                          "while its image lies far from every training image; on when "
-                                          "the generator carries a screen (shipped ones do).", show_default=False),
+    screen: Optional[bool] = screen_option("Live mode: "),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
     from nonesuch.web.live_pool import PoolConfig
