@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -243,6 +244,20 @@ def test_cli_oracle_labels_exactly_the_budget_the_strategy_asks_for(embedded_dat
 
     result = runner.invoke(app, ["curate", "label", str(dataset.root), "--target", "x", "--oracle", "cats"])
     assert result.exit_code == 1 and "no image is labelled 'cats'" in result.output
+
+
+def test_cli_oracle_pages_spends_at_most_the_actions_and_labels_whole_pages_truthfully(embedded_dataset, tmp_path):
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    result = CliRunner().invoke(app, ["curate", "label", str(dataset.root), "--target", "smileys",
+                                      "--oracle", SMILEYS, "--pages", "--budget", "6"])
+    assert result.exit_code == 0, result.output
+    actions, pages, flips, labels = map(int, re.search(
+        r"(\d+) actions: (\d+) pages confirmed, (\d+) flips, (\d+) labels", result.output).groups())
+    assert actions == pages + flips and actions <= 6 and pages >= 1
+    stored = LabelStore(dataset.root).current("smileys")
+    truth = group_labels(dataset, SMILEYS)
+    assert len(stored) == labels and labels > actions          # a page buys more labels than it costs
+    assert all(truth[i] == label for i, label in stored.items())
 
 
 def test_smoothing_pulls_an_image_halfway_to_its_look_alikes():

@@ -77,10 +77,11 @@ def test_the_code_stays_inside_its_constraint_at_every_step(untrained, code):
     assert (result.scores_after > result.scores_before).all()
 
 
-def test_weights_zero_and_one_are_the_single_objectives(untrained):
+@pytest.mark.parametrize("combine", ["softmin", "sum"])
+def test_weights_zero_and_one_are_the_single_objectives(untrained, combine):
     ascent = AscentConfig(iterations=3, step_start=0.5)
     both = [redness(), greenness()]
-    common = dict(seeds=[4, 5], code="sphere", ascent=ascent, calibration_samples=8)
+    common = dict(seeds=[4, 5], code="sphere", ascent=ascent, calibration_samples=8, combine=combine)
     only_red = explain(untrained, [redness()], **common)
     only_green = explain(untrained, [greenness()], **common)
     at_zero = explain(untrained, both, weights=[1.0, 0.0], **common)
@@ -88,6 +89,25 @@ def test_weights_zero_and_one_are_the_single_objectives(untrained):
     assert np.array_equal(at_zero.pixels, only_red.pixels)
     assert np.array_equal(at_one.pixels, only_green.pixels)
     assert not np.array_equal(at_zero.pixels, at_one.pixels)
+
+
+def test_softmin_follows_the_lagging_target_and_sum_the_total():
+    from nonesuch.explain.objective import Standardisation, combined_objective
+
+    a = Target("a", head=lambda images: images.flatten(1)[:, 0])
+    b = Target("b", head=lambda images: images.flatten(1)[:, 1])
+    stats = Standardisation([1.0, 0.0], [2.0, 1.0])
+    images = torch.tensor([[11.0, 0.0], [1.0, 5.0], [3.0, 1.0]]).reshape(3, 2, 1, 1)  # standardised (5, 0) (0, 5) (1, 1)
+    total = combined_objective([a, b], [0.5, 0.5], [1, 1], stats, "sum")(images)
+    soft = combined_objective([a, b], [0.5, 0.5], [1, 1], stats, "softmin")(images)
+    assert torch.allclose(total, torch.tensor([2.5, 2.5, 1.0]))
+    lagging = -torch.log(0.5 * torch.exp(torch.tensor(-5.0)) + 0.5)           # by hand: tau = 1
+    assert torch.allclose(soft, torch.tensor([lagging, lagging, 1.0]))
+    assert soft[2] > soft[0]          # (1, 1) beats (5, 0): both targets up, not one
+    one = combined_objective([a], [1.0], [-1], Standardisation([1.0], [2.0]), "softmin")(images)
+    assert torch.allclose(one, torch.tensor([-5.0, 0.0, -1.0]))        # one target: its own score
+    with pytest.raises(ValueError, match="combine"):
+        combined_objective([a], [1.0], [1], stats, "max")
 
 
 def test_the_realism_floor_penalises_only_falling_below_a_typical_sample():
@@ -167,6 +187,13 @@ def test_a_bad_target_spec_is_one_line(untrained, nonesuch_home, tmp_path, spec,
                                  "--out", str(tmp_path / "x")])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and message in result.output, result.output
+
+
+def test_an_unknown_combination_is_one_line(untrained, nonesuch_home, tmp_path):
+    result = runner.invoke(app, ["explain", str(untrained.folder), "--target", "imagenet:lemon", "--target",
+                                 "imagenet:orange", "--combine", "max", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "--combine 'max': choose one of softmin, sum" in result.output
 
 
 def test_an_onnx_file_that_does_not_fit_says_what_it_needs(untrained, nonesuch_home, tmp_path):

@@ -63,7 +63,9 @@ def label_command(
     oracle: str = typer.Option(None, "--oracle",
                                help="No person: answer the strategy's questions from the dataset's own labels, "
                                     "keeping images labelled this (e.g. smileys-emotion), then exit."),
-    budget: int = typer.Option(100, "--budget", help="With --oracle: how many labels to give."),
+    budget: int = typer.Option(100, "--budget", help="With --oracle: how many labels to give (with --pages: actions)."),
+    pages: bool = typer.Option(False, "--pages", help="With --oracle: confirm proposed pages as a person would; "
+                                                      "--budget counts actions (a page confirm or a flip)."),
 ) -> None:
     """Label images in a local page: pages of proposals to flip and confirm, one by one (→ keep, ← discard),
     whole clusters, and a review of likely slips; mouse or keys. Labels persist in the dataset."""
@@ -80,10 +82,16 @@ def label_command(
         return
     session = _session(dataset, target)
     if oracle is not None:
-        from nonesuch.curate.oracle import label_from_dataset_labels
+        from nonesuch.curate.oracle import label_from_dataset_labels, label_pages_from_dataset_labels
 
         try:
-            report = label_from_dataset_labels(session, oracle, budget)
+            if pages:
+                done = label_pages_from_dataset_labels(session, oracle, budget)
+                console.print(f"{done.actions} actions: {done.pages} pages confirmed, {done.flips} flips, "
+                              f"{done.labels} labels")
+                report = done.fit
+            else:
+                report = label_from_dataset_labels(session, oracle, budget)
         except CurateError as error:
             fail(error)
         console.print(report.summary())

@@ -16,6 +16,8 @@ def explain(
                                      "curate:DATASET:TARGET or onnx:MODEL.onnx:UNIT; twice for two objectives."),
     out: Path = typer.Option(..., "--out", help="Folder for the images, grid.png and explain.json."),
     weight: Optional[float] = typer.Option(None, "--weight", help="Two targets: weights (1-W, W); default 0.5."),
+    combine: str = typer.Option("softmin", "--combine", help="Several targets: softmin (climbs whichever "
+                                "lags; measured, README) or sum (DGN-AM's weighted sum, which lets the easier win)."),
     minimize: bool = typer.Option(False, "--minimize", help="Drive the targets down: what the "
                                   "classifier considers least like them."),
     curve: bool = typer.Option(False, "--curve", help="Two targets: run W = 0, .25, .5, .75, 1 and "
@@ -56,7 +58,7 @@ def explain(
         seed_list = parse_seeds(seeds)
     except ValueError as error:
         fail(f"--seeds: {error}")
-    config = ExplainConfig(run=str(run), targets=list(target), out=str(out), weight=weight,
+    config = ExplainConfig(run=str(run), targets=list(target), out=str(out), weight=weight, combine=combine,
                            minimize=minimize, seeds=seed_list, code=code, iterations=iterations,
                            step_start=step, realism=realism, classifier_size=classifier_size, precision=precision,
                            reals=None if reals is None else str(reals), checkpoint=checkpoint,

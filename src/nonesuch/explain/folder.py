@@ -25,6 +25,7 @@ class ExplainConfig:
     targets: list[str]                       # specs, see targets.py
     out: str
     weight: float | None = None              # two targets: weights (1 - W, W); default 0.5
+    combine: str = "softmin"                 # several targets: softmin or sum (objective.py: measured)
     minimize: bool = False                   # drive every target down instead
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
@@ -86,11 +87,11 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
                               directions=[-1 if config.minimize else 1] * len(targets),
                               code=config.code, ascent=ascent,
                               standardisation=None if reuse is None else reuse.explanation.standardisation,
-                              advance=advance, realism=config.realism)
+                              advance=advance, realism=config.realism, combine=config.combine)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"code": config.code, "iterations": config.iterations, "step_start": config.step_start,
-                "realism": config.realism,
+                "realism": config.realism, "combine": config.combine,
                 "classifier_size": config.classifier_size, "precision": explanation.ascent.precision}
     records = write_images(explanation, loaded, objective_of(explanation, config.targets, settings),
                            out, config.size, config.format, config.sign)
@@ -101,6 +102,7 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
 
 
 def check_config(config: ExplainConfig) -> None:
+    from nonesuch.explain.objective import COMBINATIONS
     from nonesuch.gan.precision import PRECISIONS
     from nonesuch.provenance.xmp import FORMATS
 
@@ -112,6 +114,8 @@ def check_config(config: ExplainConfig) -> None:
         raise ExplainError("--iterations and --seeds must each be at least 1")
     if config.size < 64:
         raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
+    if config.combine not in COMBINATIONS:
+        raise ExplainError(f"--combine {config.combine!r}: choose one of {', '.join(COMBINATIONS)}")
     if config.realism < 0:
         raise ExplainError(f"--realism must be >= 0 (0: no discriminator term), got {config.realism}")
     if config.threads is not None and config.threads < 1:
