@@ -65,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pairs", default=None, help="two-objective pairs 'A+B,C+D' (names or specs); default: the "
                    "first two targets")
     p.add_argument("--combine", default=None, help="softmin or sum; default: ExplainConfig's")
+    p.add_argument("--pairs-only", action="store_true", help="measure only the two-objective pairs (goal 7)")
     p.add_argument("--threads", type=int, default=2,
                    help="torch threads; on a machine other jobs load, 1 (two threads spin-wait on each other)")
     p.add_argument("--out", default="/tmp/bench_explain")
@@ -104,6 +105,10 @@ def main() -> None:
           f"{len(specs)} targets x {args.seeds} seeds, {args.iterations} iterations, code {args.code}, "
           f"step {step}, realism {args.realism}, classifier {args.classifier_size} px, precision {args.precision}", flush=True)
     clock = Clock()
+    ascent = AscentConfig(iterations=args.iterations, step_start=step, precision=args.precision)
+    seeds = list(range(args.seeds))
+    if args.pairs_only:
+        return pairs_only(args, loaded, specs, seeds, ascent, reals, out)
     real_scores = score_images(targets, reals)                                 # [M, T]
     pool_size = args.pool or 3 * args.iterations * args.seeds
     with torch.no_grad():
@@ -113,8 +118,6 @@ def main() -> None:
     calibration = calibrate(targets, loaded.synthesize, loaded.latent_dim)
     clock.lap("scores of reals, random pool, calibration")
 
-    ascent = AscentConfig(iterations=args.iterations, step_start=step, precision=args.precision)
-    seeds = list(range(args.seeds))
     runs, outputs, starts = [], {}, {}
     equal = max(1, min(3 * args.iterations, pool_size // args.seeds))
     for t, (spec, target) in enumerate(zip(specs, targets)):
@@ -139,10 +142,7 @@ def main() -> None:
                                    real_scores, pool_scores[:args.inception_pool], runs)
     clock.lap("inception checks")
     realism = discriminator_check(loaded, outputs, reals)
-    pairs = [] if args.no_pair else ([[spec_of(t) for t in pair.split("+")] for pair in args.pairs.split(",")]
-                                     if args.pairs else [specs[:2]] if len(specs) >= 2 else [])
-    pair = [two_objectives(loaded, pair_specs, [parse_target(s, args.classifier_size) for s in pair_specs],
-                           seeds, ascent, args.code, reals, args.realism, args.combine) for pair_specs in pairs]
+    pair = [] if args.no_pair else all_pairs(args, loaded, specs, seeds, ascent, reals)
     clock.lap("two objectives")
     speed = speed_check(loaded, targets[0], args.speed_iterations, args.code, step, args.precision, args.realism) \
         if args.speed_iterations else None
@@ -232,6 +232,27 @@ def discriminator_check(loaded, outputs, reals) -> dict | None:
 def score_d(d, images: torch.Tensor) -> np.ndarray:
     # Minibatch stddev makes D's score depend on its batch: score in batches of 8, as trained-ish.
     return torch.cat([d(images[i:i + 8]) for i in range(0, len(images), 8)]).numpy()
+
+
+def all_pairs(args, loaded, specs, seeds, ascent, reals) -> list[dict]:
+    from nonesuch.explain.targets import parse_target
+
+    pairs = ([[spec_of(t) for t in pair.split("+")] for pair in args.pairs.split(",")] if args.pairs
+             else [specs[:2]] if len(specs) >= 2 else [])
+    return [two_objectives(loaded, pair_specs, [parse_target(s, args.classifier_size) for s in pair_specs],
+                           seeds, ascent, args.code, reals, args.realism, args.combine) for pair_specs in pairs]
+
+
+def pairs_only(args, loaded, specs, seeds, ascent, reals, out: Path) -> None:
+    started = time.process_time()
+    pairs = all_pairs(args, loaded, specs, seeds, ascent, reals)
+    for p in pairs:
+        print(f"W=0.5 {p['targets'][0]} + {p['targets'][1]} ({p['combine']}): both >= p90 in "
+              f"{100 * p['both_p90_share']:.0f} % of seeds (a {100 * p['a_p90_share']:.0f} %, "
+              f"b {100 * p['b_p90_share']:.0f} %); goal >= 50 %")
+    met = sum(p["both_p90_share"] >= 0.5 for p in pairs)
+    print(f"pairs meeting it: {met} of {len(pairs)}; {time.process_time() - started:.0f} CPU s")
+    (out / "bench_explain_pairs.json").write_text(json.dumps({"args": vars(args), "pairs": pairs}, indent=2) + "\n")
 
 
 def two_objectives(loaded, specs, targets, seeds, ascent, code, reals, realism, combine) -> dict:
