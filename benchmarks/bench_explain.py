@@ -205,14 +205,19 @@ def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_
 
 
 def nearest(a: np.ndarray, b: np.ndarray, exclude_self: bool = False) -> np.ndarray:
-    d = np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), 0))
+    from nonesuch.metrics.manifold import pairwise_distances   # [A, B] without an [A, B, D] array
+
+    d = pairwise_distances(a, b)
     if exclude_self:
         np.fill_diagonal(d, np.inf)
     return d.min(axis=1)
 
 
 def mean_pairwise(f: np.ndarray) -> float:
-    d = np.sqrt(np.maximum(((f[:, None, :] - f[None, :, :]) ** 2).sum(-1), 0))
+    from nonesuch.metrics.manifold import pairwise_distances
+
+    d = pairwise_distances(f, f)
+    np.fill_diagonal(d, 0.0)                 # rounding can leave a tiny self-distance
     return float(d.sum() / (len(f) * (len(f) - 1)))
 
 
