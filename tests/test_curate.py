@@ -258,6 +258,8 @@ def test_cli_oracle_pages_spends_at_most_the_actions_and_labels_whole_pages_trut
     truth = group_labels(dataset, SMILEYS)
     assert len(stored) == labels and labels > actions          # a page buys more labels than it costs
     assert all(truth[i] == label for i, label in stored.items())
+    result = CliRunner().invoke(app, ["curate", "label", str(dataset.root), "--target", "smileys", "--pages"])
+    assert result.exit_code == 1 and "--pages" in result.output and result.output.count("\n") == 1
 
 
 def test_smoothing_pulls_an_image_halfway_to_its_look_alikes():

@@ -80,6 +80,8 @@ def label_command(
             fail(error)
         console.print(f"imported into target {target!r}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         return
+    if pages and oracle is None:
+        fail("--pages needs --oracle GROUP: it says how the oracle labels")
     session = _session(dataset, target)
     if oracle is not None:
         from nonesuch.curate.oracle import label_from_dataset_labels, label_pages_from_dataset_labels
