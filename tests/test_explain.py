@@ -110,6 +110,59 @@ def test_softmin_follows_the_lagging_target_and_sum_the_total():
         combined_objective([a], [1.0], [1], stats, "max")
 
 
+def test_a_ceiling_caps_each_standardised_score_at_the_reals_percentile():
+    from nonesuch.explain.objective import Standardisation, combined_objective, real_ceilings
+
+    a = Target("a", head=lambda images: images.flatten(1)[:, 0])
+    b = Target("b", head=lambda images: images.flatten(1)[:, 1])
+    stats = Standardisation([1.0, 0.0], [2.0, 1.0])
+    images = torch.tensor([[11.0, 0.0], [1.0, 5.0], [3.0, 1.0]]).reshape(3, 2, 1, 1)  # standardised (5, 0) (0, 5) (1, 1)
+    capped = combined_objective([a, b], [0.5, 0.5], [1, 1], stats, "sum", ceilings=[5.0, None])(images)
+    assert torch.allclose(capped, torch.tensor([1.0, 2.5, 1.0]))      # a capped at (5 - 1) / 2 = 2 SD
+    down = combined_objective([a], [1.0], [-1], stats, "sum", ceilings=[-1.0])(images)
+    assert torch.allclose(down, torch.tensor([-5.0, 0.0, -1.0]).clamp(max=1.0))   # minimised: -(-1 - 1) / 2
+    reals = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0]])
+    assert real_ceilings(reals, 100.0, [1, -1]) == [2.0, 10.0]        # a minimised target's ceiling is low
+
+
+def test_the_climb_stops_at_the_ceiling(untrained):
+    common = dict(seeds=[0, 1, 2], code="box", calibration_samples=8, ascent=AscentConfig(iterations=12, step_start=2.0))
+    free = explain(untrained, [redness()], **common)
+    ceiling = float(np.median(free.scores_before[:, 0] + 0.3 * (free.scores_after[:, 0] - free.scores_before[:, 0])))
+    capped = explain(untrained, [redness()], ceilings=[ceiling], **common)
+    assert (capped.scores_after[:, 0] < free.scores_after[:, 0]).all()
+    top = (ceiling - capped.standardisation.mean[0]) / capped.standardisation.std[0]
+    history = np.array(capped.ascent.objective)                       # [iterations + 1, seeds]
+    assert history.max() <= top + 1e-5
+    for seed in range(3):                     # once at the ceiling a code earns nothing more: it stays
+        reached = np.flatnonzero(history[:, seed] >= top - 1e-6)
+        assert len(reached) and np.allclose(history[reached[0]:, seed], top, atol=1e-5), history[:, seed]
+
+
+def test_a_ceiling_needs_reals_and_is_a_percentile(untrained, nonesuch_home, tmp_path):
+    for ceiling, message in (("100", "--ceiling needs real images"), ("150", "--ceiling is a percentile")):
+        result = runner.invoke(app, ["explain", str(untrained.folder), "--target", "imagenet:lemon",
+                                     "--ceiling", ceiling, "--out", str(tmp_path / "x")])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert message in result.output, result.output
+
+
+def test_the_ceiling_is_in_the_record_and_the_report(untrained, tiny_onnx, emoji_dataset, nonesuch_home, tmp_path):
+    from nonesuch.data import Dataset
+    from nonesuch.explain.objective import score_images
+
+    out = tmp_path / "capped"
+    spec = f"onnx:{tiny_onnx}:2"
+    config = ExplainConfig(run=str(untrained.folder), targets=[spec], out=str(out), seeds=[0, 1], code="box",
+                           iterations=2, size=64, ceiling=90.0, reals=str(emoji_dataset))
+    explain_to_folder(config, show_progress=False)
+    reals = np.asarray(Dataset(emoji_dataset).images(32))
+    expected = np.percentile(score_images([parse_target(spec)], reals)[:, 0], 90.0)
+    report = json.loads((out / "explain.json").read_text())
+    assert report["ceilings"] == pytest.approx([expected], rel=1e-5)
+    assert json.loads((out / "0.json").read_text())["objective"]["ceiling"] == 90.0
+
+
 def test_the_realism_floor_penalises_only_falling_below_a_typical_sample():
     from nonesuch.explain.objective import Standardisation, with_floor
 
@@ -207,6 +260,121 @@ def test_an_onnx_file_that_does_not_fit_says_what_it_needs(untrained, nonesuch_h
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ExplainError, match="junk.onnx: not a loadable ONNX model"):
         parse_target(f"onnx:{tmp_path / 'junk.onnx'}:0")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0-100000000"], "--seeds: 100000001 seeds; explain optimises them as one batch, so give 1 to 64"),
+    (["--iterations", "1000000000000"], "--iterations must be from 1 to 10000"),
+    (["--iterations", "0"], "--iterations must be from 1 to 10000"),
+    (["--size", "100000"], "--size must be from 64 to 2048 px"),
+    (["--classifier-size", "8"], "--classifier-size must be from 32 to 512 px"),
+    (["--classifier-size", "20000"], "--classifier-size must be from 32 to 512 px"),
+    (["--step", "nan"], "--step must be a number above 0"),
+    (["--step", "-1"], "--step must be a number above 0"),
+    (["--realism", "inf"], "--realism must be a finite number >= 0"),
+    (["--realism", "nan"], "--realism must be a finite number >= 0"),
+    (["--threads", "100000"], "--threads must be from 1 to"),
+    (["--threads", "0"], "--threads must be from 1 to"),
+    (["--ceiling", "nan"], "--ceiling is a percentile"),
+])
+def test_hostile_numbers_are_one_line_before_any_work(untrained, nonesuch_home, tmp_path, args, message):
+    """Each of these once hung, segfaulted (--threads 100000), asked for 77 GB or ran on NaN."""
+    result = runner.invoke(app, ["explain", str(untrained.folder), "--target", "imagenet:lemon",
+                                 "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert message in result.output, result.output
+    assert not (tmp_path / "x").exists()
+
+
+def _graph_model(path: Path, nodes, input_shape, initializers=(), output_shape=None, output_type=None) -> Path:
+    """A hand-written ONNX graph: x [input_shape] float -> y, the shapes a hostile file can claim."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "hostile", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info("y", output_type or TensorProto.FLOAT, output_shape)],
+                              initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _hostile_onnx(folder: Path) -> dict[str, Path]:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    spatial = numpy_helper.from_array(np.array([2, 3], np.int64), "spatial")
+    everything = numpy_helper.from_array(np.array([0, 2, 3], np.int64), "everything")
+    minus_one = numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one")
+    mean = helper.make_node("ReduceMean", ["x", "spatial"], ["y"], keepdims=0)
+    models = {
+        "nan": _graph_model(folder / "nan.onnx", [helper.make_node("Mul", ["x", "minus_one"], ["negative"]),
+                                                  helper.make_node("Log", ["negative"], ["log"]),
+                                                  helper.make_node("ReduceMean", ["log", "spatial"], ["y"], keepdims=0)],
+                            ["N", 3, 32, 32], [spatial, minus_one], ["N", 3]),
+        "huge": _graph_model(folder / "huge.onnx", [mean], [1, 3, 100000, 100000], [spatial], [1, 3]),
+        "mixes the batch": _graph_model(folder / "mix.onnx",
+                                        [helper.make_node("ReduceMean", ["x", "everything"], ["r"], keepdims=1),
+                                         helper.make_node("Flatten", ["r"], ["y"])], ["N", 3, 32, 32], [everything]),
+        "strings": _graph_model(folder / "strings.onnx", [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.STRING)],
+                                ["N", 3, 32, 32], output_type=TensorProto.STRING),
+    }
+    # Initialiser bytes "stored" in /dev/zero, 100 GB of them, through a link beside the model.
+    weights = numpy_helper.from_array(np.zeros(3, np.float32), "weights")
+    outside = _graph_model(folder / "outside.onnx", [helper.make_node("ReduceMean", ["x", "spatial"], ["r"], keepdims=0),
+                                                     helper.make_node("Add", ["r", "weights"], ["y"])],
+                           ["N", 3, 32, 32], [spatial, weights], ["N", 3])
+    model = onnx.load(str(outside))
+    stored = model.graph.initializer[1]
+    stored.ClearField("raw_data")
+    stored.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "weights.bin"), ("offset", "0"), ("length", str(10 ** 11))):
+        entry = stored.external_data.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(outside))
+    (folder / "weights.bin").symlink_to("/dev/zero")
+    models["outside"] = outside
+    # A Loop that counts to 10**15: loads and checks fine, never ends.
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["more"], ["more_out"]),
+         helper.make_node("Constant", [], ["one"], value=helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])),
+         helper.make_node("Add", ["count", "one"], ["count_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("more", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("count", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("more_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("count_out", TensorProto.FLOAT, [])])
+    models["loops"] = _graph_model(
+        folder / "loops.onnx",
+        [helper.make_node("Loop", ["trips", "yes", "zero"], ["count"], body=body),
+         helper.make_node("ReduceMean", ["x", "spatial"], ["r"], keepdims=0), helper.make_node("Add", ["r", "count"], ["y"])],
+        ["N", 3, 32, 32], [numpy_helper.from_array(np.array(10 ** 15, np.int64), "trips"),
+                           numpy_helper.from_array(np.array(True), "yes"),
+                           numpy_helper.from_array(np.array(0.0, np.float32), "zero"), spatial], ["N", 3])
+    return models
+
+
+def test_a_hostile_onnx_file_is_one_line_and_nothing_is_written(untrained, nonesuch_home, tmp_path, monkeypatch):
+    """NaN scores, a 100,000 px input, a graph that mixes the batch, strings, weights read from
+    /dev/zero through a link, a loop that never ends: each one line, in bounded time and memory."""
+    import time
+
+    import nonesuch.explain.targets as targets
+
+    monkeypatch.setattr(targets, "ONNX_PROBE_SECONDS", 2.0)      # the loop's limit, so the test is quick
+    expected = {"nan": "output 0 is not a finite number", "huge": "input side 100000 px; explain feeds 1 to 1024",
+                "mixes the batch": "first output is float32 [1, 3] for 2 images",
+                "strings": "needs numbers [N, K]", "outside": "not a loadable ONNX model",
+                "loops": "one run took more than 2 s"}
+    for name, path in _hostile_onnx(tmp_path).items():
+        started = time.perf_counter()
+        result = runner.invoke(app, ["explain", str(untrained.folder), "--target", f"onnx:{path}:0", "--seeds", "0-1",
+                                     "--iterations", "2", "--out", str(tmp_path / "x")])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, (name, result.output)
+        assert str(path) in result.output and expected[name] in result.output, (name, result.output)
+        assert time.perf_counter() - started < 30, name
+        assert not (tmp_path / "x").exists(), name
 
 
 def test_a_curation_target_is_the_fitted_classifier_as_a_torch_head(emoji_dataset, tmp_path):

@@ -31,6 +31,10 @@ def explain(
                                   "discriminator: an output that looks less real to D than a typical "
                                   "sample is penalised by this many target SDs per SD. 0 = off; needs a run "
                                   "or generator that carries D."),
+    ceiling: Optional[float] = typer.Option(None, "--ceiling", help="Stop rewarding a target past this "
+                                            "percentile of the real images' scores (100: the most-X real "
+                                            "image): outputs stay closer to the data, at some activation. "
+                                            "Needs the reals. Default: no ceiling."),
     classifier_size: int = typer.Option(128, "--classifier-size", help="Side the images are resized "
                                         "to for Lite0 targets."),
     precision: str = typer.Option("auto", "--precision", help="Gradient passes: auto (bf16 where "
@@ -60,7 +64,7 @@ def explain(
         fail(f"--seeds: {error}")
     config = ExplainConfig(run=str(run), targets=list(target), out=str(out), weight=weight, combine=combine,
                            minimize=minimize, seeds=seed_list, code=code, iterations=iterations,
-                           step_start=step, realism=realism, classifier_size=classifier_size, precision=precision,
+                           step_start=step, realism=realism, ceiling=ceiling, classifier_size=classifier_size, precision=precision,
                            reals=None if reals is None else str(reals), checkpoint=checkpoint,
                            size=size, format=fmt, gif=gif, threads=threads)
     try:

@@ -60,10 +60,12 @@ def explain(generator, targets: list[Target], seeds=range(8),
             calibration_samples: int = CALIBRATION_SAMPLES,
             advance: Callable[[], None] | None = None,
             check: Callable[[torch.Tensor], None] | None = None,
-            realism: float = 0.0, combine: str = "softmin") -> Explanation:
+            realism: float = 0.0, combine: str = "softmin",
+            ceilings: list[float | None] | None = None) -> Explanation:
     """Optimise one code per seed for the weighted, standardised targets; returns the last iterates.
     combine: how several targets make one objective, 'softmin' or 'sum' (objective.py).
-    realism > 0 adds a floor on the generator's own discriminator with that weight (realism.py)."""
+    realism > 0 adds a floor on the generator's own discriminator with that weight (realism.py).
+    ceilings: per target a raw score past which climbing earns nothing (objective.py), or None."""
     seeds = [int(s) for s in seeds]
     weights = list(weights) if weights is not None else [1.0 / len(targets)] * len(targets)
     directions = list(directions) if directions is not None else [1] * len(targets)
@@ -82,7 +84,7 @@ def explain(generator, targets: list[Target], seeds=range(8),
     stats = calibrate(calibrated, sample, split.latent_dim, calibration_samples) if calibrated else None
     if standardisation is None:
         standardisation = Standardisation(stats.mean[:len(targets)], stats.std[:len(targets)])
-    objective = combined_objective(targets, weights, directions, standardisation, combine)
+    objective = combined_objective(targets, weights, directions, standardisation, combine, ceilings)
     if prior is not None:
         objective = with_floor(objective, prior, realism, Standardisation(stats.mean[-1:], stats.std[-1:]))
     start = space.initial(latents_for_seeds(seeds, split.latent_dim))   # the seeds' plain samples

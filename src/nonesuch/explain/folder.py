@@ -8,6 +8,7 @@ iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from nonesuch.cpus import usable_cpu_count
 from nonesuch.explain.code_space import CODES
 from nonesuch.explain.errors import ExplainError
 from nonesuch.progress import progress_bar
+
+# Bounds a hostile or mistyped command line meets before any work (each would otherwise hang or
+# exhaust memory): the seeds are one batch, ~25 MB a seed at 64 px (64 seeds: 1.8 GB, measured);
+# the ascent keeps one objective row per iteration; Lite0 needs 32 px and gains nothing past 512
+# on 32-128 px generators, while 20,000 px asks for 77 GB.
+MAX_SEEDS = 64
+MAX_ITERATIONS = 10_000
+CLASSIFIER_SIZES = range(32, 513)
 
 
 @dataclass
@@ -32,6 +41,8 @@ class ExplainConfig:
     iterations: int = 200
     step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
     realism: float = 0.0                     # weight of the floor on the run's discriminator (realism.py)
+    ceiling: float | None = None             # percentile of the reals' scores past which a target earns
+                                             # nothing; None: climb without end, as DGN-AM (objective.py)
     classifier_size: int = 128               # Lite0 input side; see README for why not 224
     precision: str = "auto"                  # gradient passes: bf16 autocast where the CPU has it (README)
     reals: str | None = None                 # dataset for percentiles; default: the run's own
@@ -79,23 +90,31 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     if real_pixels is not None and real_scores is None:
         from nonesuch.explain.objective import score_images
         real_scores = score_images(targets, real_pixels)            # [M, T]
+    directions = [-1 if config.minimize else 1] * len(targets)
+    ceilings = None
+    if config.ceiling is not None:
+        if real_scores is None:
+            raise ExplainError(f"--ceiling needs real images and {config.run}'s training set is not there: "
+                               f"pass --reals DATASET")
+        from nonesuch.explain.objective import real_ceilings
+        ceilings = real_ceilings(real_scores, config.ceiling, directions)
     ascent = AscentConfig(iterations=config.iterations, step_start=config.step_start,
                           precision=config.precision,
                           frame_every=max(1, config.iterations // 25) if config.gif else 0)
     with progress_bar("explain", config.iterations, disable=not show_progress) as advance:
         explanation = explain(loaded, targets, config.seeds, weights=weights,
-                              directions=[-1 if config.minimize else 1] * len(targets),
+                              directions=directions, ceilings=ceilings,
                               code=config.code, ascent=ascent,
                               standardisation=None if reuse is None else reuse.explanation.standardisation,
                               advance=advance, realism=config.realism, combine=config.combine)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"code": config.code, "iterations": config.iterations, "step_start": config.step_start,
-                "realism": config.realism, "combine": config.combine,
+                "realism": config.realism, "combine": config.combine, "ceiling": config.ceiling,
                 "classifier_size": config.classifier_size, "precision": explanation.ascent.precision}
     records = write_images(explanation, loaded, objective_of(explanation, config.targets, settings),
                            out, config.size, config.format, config.sign)
-    report = write_report(out, config, explanation, config.targets, real_scores, records, reals)
+    report = write_report(out, config, explanation, config.targets, real_scores, records, reals, ceilings)
     if config.gif:
         write_gif(out, explanation)
     return ExplainOutcome(report, explanation, real_scores)
@@ -104,22 +123,36 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
 def check_config(config: ExplainConfig) -> None:
     from nonesuch.explain.objective import COMBINATIONS
     from nonesuch.gan.precision import PRECISIONS
+    from nonesuch.generate.sampling import MAX_SIZE
     from nonesuch.provenance.xmp import FORMATS
 
     if not config.targets:
         raise ExplainError("give at least one --target (imagenet:CLASS, curate:DATASET:TARGET or onnx:MODEL.onnx:UNIT)")
     if config.code not in CODES:
         raise ExplainError(f"--code {config.code!r}: choose one of {', '.join(CODES)}")
-    if config.iterations < 1 or not config.seeds:
-        raise ExplainError("--iterations and --seeds must each be at least 1")
+    if not 1 <= config.iterations <= MAX_ITERATIONS:
+        raise ExplainError(f"--iterations must be from 1 to {MAX_ITERATIONS}, got {config.iterations}")
+    if not 1 <= len(config.seeds) <= MAX_SEEDS:
+        raise ExplainError(f"--seeds: {len(config.seeds)} seeds; explain optimises them as one batch, "
+                           f"so give 1 to {MAX_SEEDS} (run again for the next ones)")
     if config.size < 64:
         raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
+    if config.size > MAX_SIZE:
+        raise ExplainError(f"--size must be from 64 to {MAX_SIZE} px, got {config.size}")
+    if config.classifier_size not in CLASSIFIER_SIZES:
+        raise ExplainError(f"--classifier-size must be from {CLASSIFIER_SIZES.start} to "
+                           f"{CLASSIFIER_SIZES.stop - 1} px, got {config.classifier_size}")
+    if not (math.isfinite(config.step_start) and config.step_start > 0):
+        raise ExplainError(f"--step must be a number above 0, got {config.step_start}")
     if config.combine not in COMBINATIONS:
         raise ExplainError(f"--combine {config.combine!r}: choose one of {', '.join(COMBINATIONS)}")
-    if config.realism < 0:
-        raise ExplainError(f"--realism must be >= 0 (0: no discriminator term), got {config.realism}")
-    if config.threads is not None and config.threads < 1:
-        raise ExplainError(f"--threads must be at least 1, got {config.threads}")
+    if not (math.isfinite(config.realism) and config.realism >= 0):
+        raise ExplainError(f"--realism must be a finite number >= 0 (0: no discriminator term), got {config.realism}")
+    if config.ceiling is not None and not 0.0 < config.ceiling <= 100.0:
+        raise ExplainError(f"--ceiling is a percentile of the real images, in (0, 100], got {config.ceiling}")
+    if config.threads is not None and not 1 <= config.threads <= usable_cpu_count():
+        raise ExplainError(f"--threads must be from 1 to {usable_cpu_count()} (the CPUs this process "
+                           f"may use), got {config.threads}")
     if config.precision not in PRECISIONS:
         raise ExplainError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     if config.format not in FORMATS:

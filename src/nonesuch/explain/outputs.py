@@ -107,9 +107,10 @@ def seed_report(explanation: Explanation, specs: list[str], real_scores: np.ndar
 
 
 def write_report(out: Path, config, explanation: Explanation, specs: list[str],
-                 real_scores: np.ndarray | None, records: list[dict], reals: str | None) -> dict:
+                 real_scores: np.ndarray | None, records: list[dict], reals: str | None,
+                 ceilings: list[float] | None = None) -> dict:
     report = {"config": asdict(config), "targets": specs, "weights": explanation.weights,
-              "directions": explanation.directions,
+              "directions": explanation.directions, "ceilings": ceilings,
               "standardisation": asdict(explanation.standardisation),
               "reals": reals, "real_images": None if real_scores is None else len(real_scores),
               "seeds": seed_report(explanation, specs, real_scores, records)}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +30,11 @@ from nonesuch.explain.errors import ExplainError
 SPEC_FORMS = "imagenet:CLASS, curate:DATASET:TARGET or onnx:MODEL.onnx:UNIT"
 ONNX_CONTRACT = ("one float32 input [N, 3, S, S] (NCHW, RGB, values in [0, 1], S fixed or dynamic; "
                  "dynamic gets 224), first output [N, K] scores, UNIT an index into K")
+MAX_ONNX_SIDE = 1024         # the images are 32-128 px; a larger input only spends memory
+# A run may take this long plus ONNX_SLOWDOWN x what the first run took per image before explain
+# gives up on it: generous for a slow but finite graph, finite for one that loops for ever.
+ONNX_PROBE_SECONDS = 30.0
+ONNX_SLOWDOWN = 20.0
 
 
 @dataclass
@@ -161,35 +168,73 @@ def onnx_target(spec: str, path: Path, unit: str) -> Target:
         raise ExplainError(f"{path}: no such ONNX file")
     if not unit.isdigit():
         raise ExplainError(f"{spec}: UNIT must be an output index (a number), not {unit!r}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 4           # its errors reach the user as our one line, not a log dump
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:   # onnxruntime raises its own exception types for bad graphs
         raise ExplainError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from error
     size, batch_one = _check_onnx_input(path, session.get_inputs())
     input_name = session.get_inputs()[0].name
     unit_index = int(unit)
+    seconds_per_image = 0.0                  # until the probe has measured it: the probe gets ONNX_PROBE_SECONDS
 
     def run(images: np.ndarray) -> np.ndarray:                           # [N, 3, S, S] -> [N, K]
+        limit = ONNX_PROBE_SECONDS + ONNX_SLOWDOWN * seconds_per_image * len(images)
         if batch_one:
-            return np.concatenate([session.run(None, {input_name: images[i:i + 1]})[0]
+            return np.concatenate([_run_within(session, {input_name: images[i:i + 1]}, limit, path)
                                    for i in range(len(images))])
-        return session.run(None, {input_name: images})[0]
+        return _run_within(session, {input_name: images}, limit, path)
 
+    # Two images, so a graph that mixes the batch (or fixes it at another size) is caught here,
+    # not as a shape error deep in the ascent.
+    probe_count = 1 if batch_one else 2
+    started = time.perf_counter()
     try:
-        probe = run(np.zeros((1, 3, size, size), np.float32))
+        probe = run(np.zeros((probe_count, 3, size, size), np.float32))
+    except ExplainError:
+        raise
     except Exception as error:
-        raise ExplainError(f"{path}: fails on a [1, 3, {size}, {size}] float32 input "
+        raise ExplainError(f"{path}: fails on a [{probe_count}, 3, {size}, {size}] float32 input "
                            f"({str(error).splitlines()[0]}); expected {ONNX_CONTRACT}") from error
-    if probe.ndim != 2 or not unit_index < probe.shape[1]:
-        raise ExplainError(f"{path}: first output has shape {list(probe.shape)}; UNIT {unit_index} "
-                           f"needs [N, K] with K > {unit_index} ({ONNX_CONTRACT})")
+    seconds_per_image = (time.perf_counter() - started) / probe_count
+    shape = list(getattr(probe, "shape", ()))
+    if (not isinstance(probe, np.ndarray) or probe.dtype.kind not in "fiu" or len(shape) != 2
+            or shape[0] != probe_count or not unit_index < shape[1]):
+        what = f"a {type(probe).__name__}" if not isinstance(probe, np.ndarray) else f"{probe.dtype} {shape}"
+        raise ExplainError(f"{path}: first output is {what} for {probe_count} images; UNIT {unit_index} "
+                           f"needs numbers [N, K] with K > {unit_index} ({ONNX_CONTRACT})")
 
     def head(images: torch.Tensor) -> torch.Tensor:
         x = ((images.detach().clamp(-1, 1) + 1) / 2)
         if x.shape[-1] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        return torch.from_numpy(run(x.contiguous().numpy().astype(np.float32))[:, unit_index].copy())
+        scores = run(x.contiguous().numpy().astype(np.float32))[:, unit_index].astype(np.float32)
+        if not np.isfinite(scores).all():      # a NaN would turn every code into NaN, silently
+            raise ExplainError(f"{path}: output {unit_index} is not a finite number for some images "
+                               f"(NaN or infinity); explain needs finite scores")
+        return torch.from_numpy(scores)
     return Target(spec, head=head, differentiable=False)
+
+
+def _run_within(session, feed: dict, seconds: float, path: Path) -> np.ndarray:
+    """The first output of one run, or ExplainError once it has run `seconds`: a graph can loop
+    for ever (a Loop node with a huge trip count), and onnxruntime stops a run only when asked."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    watchdog = threading.Timer(seconds, lambda: setattr(options, "terminate", True))
+    watchdog.start()
+    try:
+        return session.run(None, feed, options)[0]
+    except Exception:
+        if options.terminate:
+            raise ExplainError(f"{path}: one run took more than {seconds:.0f} s; explain stops rather than "
+                               f"wait on a graph that may not end") from None
+        raise
+    finally:
+        watchdog.cancel()
 
 
 def _check_onnx_input(path: Path, inputs) -> tuple[int, bool]:
@@ -204,4 +249,6 @@ def _check_onnx_input(path: Path, inputs) -> tuple[int, bool]:
     fixed = [s for s in (height, width) if isinstance(s, int)]
     if len(fixed) == 2 and height != width:
         raise ExplainError(f"{path}: input is {height}x{width}; explain needs a square input ({ONNX_CONTRACT})")
+    if fixed and not 1 <= fixed[0] <= MAX_ONNX_SIDE:       # a 100,000 px input would take 120 GB
+        raise ExplainError(f"{path}: input side {fixed[0]} px; explain feeds 1 to {MAX_ONNX_SIDE} px ({ONNX_CONTRACT})")
     return (fixed[0] if fixed else 224), shape[0] == 1
