@@ -305,3 +305,13 @@ def _decoded(data: bytes) -> np.ndarray:
 
     from PIL import Image
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_a_folder_named_like_markup_is_printed_as_it_is(nonesuch_home, tmp_path):
+    """Messages are never read as rich markup or emoji codes: an --out named `a[/]b` once ended the
+    run in a MarkupError traceback after every image was written."""
+    out = tmp_path / "a[/]b[red]:fire:"
+    result = runner.invoke(app, ["generate", "smileys32", "--count", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"written to {out}" in result.output and "🔥" not in result.output
+    assert sum(p.suffix == ".jpg" for p in out.iterdir()) == 2      # (glob would read the brackets)

@@ -62,7 +62,7 @@ def doctor_command(
     for check in checks:
         mark = "[green]ok[/green]     " if check.ok else "[yellow]missing[/yellow]"
         console.print(f"{mark} {check.name:<12} {escape(check.found)}  [dim]({escape(check.needed_for)})[/dim]",
-                      soft_wrap=True, highlight=False)
+                      soft_wrap=True, highlight=False, markup=True)
 
 
 @app.command("demo")

@@ -105,7 +105,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> Path:
     if config.serve:
         from nonesuch.web.server import ServerConfig, serve
 
-        console.print(f"[bold green]serving http://{config.host}:{config.port}[/]  (Ctrl-C stops)")
+        console.print(f"[bold green]serving http://{config.host}:{config.port}[/]  (Ctrl-C stops)", markup=True)
         serve(site, ServerConfig(host=config.host, port=config.port))
     return site
 
@@ -128,7 +128,7 @@ class _step:
         self.what = what
 
     def __enter__(self):
-        console.print(f"[bold]>[/] {self.what}")
+        console.print(f"[bold]>[/] {self.what}", markup=True)
         self.started = time.perf_counter()
 
     def __exit__(self, *exc):

@@ -17,7 +17,11 @@ from nonesuch.names import printable
 # Progress and messages go to stderr so `--json` output on stdout stays machine-readable.
 # Piped or redirected (CI logs, `2>&1 | grep`), lines are never wrapped at rich's default 80
 # columns: a path, a reason or a training log line stays whole on its line.
-console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+# Messages hold user-chosen text (paths, file names, target specs), so rich reads none of it as
+# markup or emoji unless a call says markup=True and escapes what it interpolates: an --out named
+# `a[/]b` made every verb's last line a MarkupError traceback after the work was done, and a spec
+# like imagenet:lemon:... printed as 🍋.
+console = Console(stderr=True, soft_wrap=not sys.stderr.isatty(), markup=False, emoji=False)
 
 
 @contextmanager
@@ -41,13 +45,14 @@ def print_error(message: str | Exception) -> None:
     config field at fault (NonesuchError.option) is prefixed with that field's flag."""
     option = getattr(message, "option", None)
     text = f"--{option.replace('_', '-')}: {message}" if option else str(message)
-    console.print(f"[red]error:[/red] {escape(printable(text))}", soft_wrap=True, highlight=False)
+    console.print(f"[red]error:[/red] {escape(printable(text))}", soft_wrap=True, highlight=False, markup=True)
 
 
 def print_warning(message: str | Exception) -> None:
     """One line on stderr, `warning: <message>`, like print_error: for what a run works around
     (a damaged checkpoint passed over) but a person must not miss."""
-    console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", soft_wrap=True, highlight=False)
+    console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", soft_wrap=True, highlight=False,
+                  markup=True)
 
 
 def fail(message: str | Exception) -> NoReturn:

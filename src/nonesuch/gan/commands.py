@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
+
 from nonesuch.progress import console, fail
 
 
@@ -148,10 +150,10 @@ def generators_command() -> None:
         data = info.trained_on
         scores = ", ".join(f"{k.upper()} {v:g}" for k, v in info.scores.items() if k in ("fid", "kid"))
         megabytes = sum(p.stat().st_size for p in (pretrained_folder() / info.name).iterdir()) / 2**20
-        console.print(f"[bold]{info.name}[/]  {info.resolution} px, {classes}, {megabytes:.1f} MB; "
-                      f"trained on {data.get('dataset')} ({data.get('images')} images, "
-                      f"{data.get('licence') or 'licence unknown'})" + (f"; {scores}" if scores else ""),
-                      soft_wrap=True, highlight=False)
+        about = (f"{info.resolution} px, {classes}, {megabytes:.1f} MB; "
+                 f"trained on {data.get('dataset')} ({data.get('images')} images, "
+                 f"{data.get('licence') or 'licence unknown'})" + (f"; {scores}" if scores else ""))
+        console.print(f"[bold]{escape(info.name)}[/]  {escape(about)}", soft_wrap=True, highlight=False, markup=True)
 
 
 def print_run_info(run: Path, as_json: bool = False) -> None:

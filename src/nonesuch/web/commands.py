@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from rich.markup import escape
 
 from nonesuch.generate.commands import screen_option
 from nonesuch.progress import console, fail
@@ -39,12 +40,12 @@ def publish_command(
         else:
             summary = publish_site(source, out, title=title)
     for line in summary.skipped:
-        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
+        console.print(f"[yellow]skipped[/yellow] {escape(line)}", soft_wrap=True, markup=True)
     console.print(f"{summary.images} images published to {summary.site} "
                   f"(page without the image: {summary.page_bytes / 1024:.1f} KB)")
     if summary.page_bytes > PAGE_BUDGET:
         console.print(f"[yellow]note:[/yellow] the page is over its {PAGE_BUDGET // 1024} KB budget: "
-                      f"its index grows ~23 bytes per image; publish fewer images", soft_wrap=True)
+                      f"its index grows ~23 bytes per image; publish fewer images", soft_wrap=True, markup=True)
     console.print(f"open {(summary.site / 'index.html').resolve().as_uri()} "
                   f"or run: nonesuch serve {summary.site}")
 
