@@ -230,6 +230,61 @@ def test_cli_imports_labels_from_csv_and_folder(embedded_dataset, tmp_path):
     assert result.exit_code == 1 and "bad.csv" in result.output
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"idx,label\nabc,keep\n", "bad.csv:2: cannot use {'idx': 'abc', 'label': 'keep'}"),
+    (b"idx,label\n3\n", "bad.csv:2: cannot use {'idx': '3', 'label': None}"),
+    (b"idx,label\n3,keep\xff\n", "bad.csv: not UTF-8 text (byte 16 is 0xff)"),
+    (b"source,label\na\x00b,keep\n", "bad.csv:2: cannot use"),
+    (b"idx,label\n\"3,keep\n" + b"x" * 200_000 + b"\n", "bad.csv: not a CSV file (field larger than field limit"),
+    (None, "bad.csv: too large: 21474836480 bytes > 268435456"),
+])
+def test_a_hostile_labels_csv_is_one_line_and_imports_nothing(embedded_dataset, tmp_path, content, message):
+    """Each once ended in a traceback (ValueError, AttributeError, UnicodeDecodeError) or, for a
+    sparse file that claims 20 GB, a MemoryError."""
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds")
+    bad = tmp_path / "bad.csv"
+    if content is None:
+        with open(bad, "wb") as f:
+            f.truncate(20 << 30)
+    else:
+        bad.write_bytes(content)
+    result = CliRunner().invoke(app, ["curate", "label", str(dataset.root), "--target", "t", "--labels-from", str(bad)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert message in result.output, result.output
+    assert LabelStore(dataset.root).current("t") == {}
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("garbage", "file is not a database"),
+    ("folder", "unable to open database file"),
+    ("foreign", "its labels table lacks id, idx, label, source, target, time"),
+])
+def test_a_damaged_label_log_is_one_line_and_left_as_it_is(embedded_dataset, tmp_path, damage, words):
+    """Each once ended in a sqlite3 traceback; the file is named, and never replaced: it may hold labels."""
+    import sqlite3
+
+    dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
+    log = dataset.root / "labels.sqlite"
+    for stale in dataset.root.glob("labels.sqlite*"):
+        stale.unlink()
+    if damage == "garbage":
+        log.write_bytes(bytes(range(256)) * 20)
+    elif damage == "folder":
+        log.mkdir()
+    else:
+        with sqlite3.connect(log) as db:
+            db.execute("CREATE TABLE labels (a, b)")
+    before = log.read_bytes() if log.is_file() else None
+    labels = tmp_path / "labels.csv"
+    labels.write_text("idx,label\n0,keep\n")
+    for args in (["label", str(dataset.root), "--target", "t", "--labels-from", str(labels)],
+                 ["apply", str(dataset.root), "--target", "t", "--out", str(tmp_path / "subset")]):
+        result = CliRunner().invoke(app, ["curate", *args])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"{log}: not a nonesuch label log ({words})" in result.output, result.output
+    assert (log.read_bytes() if log.is_file() else None) == before
+
+
 def test_cli_oracle_labels_exactly_the_budget_the_strategy_asks_for(embedded_dataset, tmp_path):
     dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True)
     runner = CliRunner()
@@ -269,3 +324,25 @@ def test_smoothing_pulls_an_image_halfway_to_its_look_alikes():
     neighbours = np.array([[1, 2], [2, 0], [1, 0], [3, 3]])   # image 0 looks like 1 and 2
     smoothed = smooth_over_neighbours(probability, neighbours)
     np.testing.assert_allclose(smoothed, [0.5, 0.7, 0.7, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["label", "--target", "t", "--no-browser", "--port", "-1"], "--port must be from 1 to 65535, got -1"),
+    (["label", "--target", "t", "--no-browser", "--port", "70000"], "--port must be from 1 to 65535"),
+    (["label", "--target", "t", "--oracle", "g", "--budget", "0"], "--budget must be at least 1, got 0"),
+    (["label", "--target", "t", "--oracle", "g", "--budget", "-1"], "--budget must be at least 1, got -1"),
+    (["apply", "--target", "t", "--out", "OUT", "--threshold", "nan"], "--threshold must be from 0.0 to 1.0"),
+    (["apply", "--target", "t", "--out", "OUT", "--threshold", "-1"], "--threshold must be from 0.0 to 1.0"),
+    (["apply", "--target", "t", "--out", "OUT", "--threshold", "2"], "--threshold must be from 0.0 to 1.0"),
+    (["clusters", "--out", "OUT", "--k", "0"], "--k must be at least 1, got 0"),      # a scikit-learn traceback
+    (["clusters", "--out", "OUT", "--k", "-1"], "--k must be at least 1, got -1"),
+])
+def test_bad_curate_numbers_are_one_line_before_any_work(emoji_dataset, tmp_path, args, message):
+    dataset = copy_dataset(emoji_dataset, tmp_path / "ds")
+    before = sorted(p.name for p in dataset.root.rglob("*"))
+    verb, *rest = args
+    rest = [str(tmp_path / "out") if a == "OUT" else a for a in rest]
+    result = CliRunner().invoke(app, ["curate", verb, str(dataset.root), *rest])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    assert sorted(p.name for p in dataset.root.rglob("*")) == before and not (tmp_path / "out").exists()

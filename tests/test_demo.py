@@ -3,6 +3,7 @@ shipped generator, and what it publishes is marked, signed and traceable."""
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nonesuch.cli import app
@@ -36,3 +37,18 @@ def test_demo_quick_mode_builds_a_verifiable_site(tmp_path, monkeypatch):
     # a second run reuses the dataset and the site instead of redoing them
     again = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--count", "12", "--no-serve"])
     assert again.exit_code == 0 and "publish" not in again.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "0"], "--count must be from 1 to 100000, got 0"),           # a PublishError traceback
+    (["--count", f"{10 ** 12}"], "--count must be from 1 to 100000"),        # a MemoryError traceback
+    (["--train-minutes", "nan"], "--train-minutes must be at least 0.0"),    # trained forever
+    (["--train-minutes", "inf"], "--train-minutes must be at least 0.0"),
+    (["--train-minutes", "-1"], "--train-minutes must be at least 0.0"),
+    (["--port", "-1"], "--port must be from 1 to 65535, got -1"),            # a traceback after all the work
+])
+def test_bad_demo_numbers_are_one_line_before_any_work(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--no-serve", *args])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    assert not (tmp_path / "demo").exists()

@@ -99,6 +99,34 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     assert result.exit_code == 1 and "nothing to resume" in result.output and not (tmp_path / "fresh").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--threads", "100000"], "--threads must be from 1 to"),   # torch.set_num_threads(100000) segfaulted
+    (["--threads", "-1"], "--threads must be from 1 to"),
+    (["--kimg", "nan"], "--kimg must be a number above 0 and at most 100000, got nan"),
+    (["--kimg", "inf"], "--kimg must be a number above 0"),
+    (["--kimg", "0"], "--kimg must be a number above 0"),
+    (["--batch", f"{10 ** 12}"], "--batch must be from 4 to 1024"),   # asked for 4 TB
+    (["--lr", "nan"], "--lr must be a number above 0, got nan"),
+    (["--lr", "-1"], "--lr must be a number above 0"),
+    (["--lecam", "nan"], "--lecam must be at least 0.0, got nan"),   # trained on, ignored
+    (["--gp-interval", "0"], "--gp-interval must be at least 1, got 0"),
+    (["--snapshot-kimg", "nan"], "--snapshot-kimg must be a number above 0, got nan"),
+    (["--metric-images", f"{10 ** 12}"], "--metric-images must be from 0 to 100000"),
+    (["--metric-images", "-1"], "--metric-images must be from 0 to 100000"),
+    (["--keep", "0"], "--keep must be at least 1, got 0"),
+    (["--minutes", "nan"], "--minutes must be a number above 0, got nan"),   # trained forever
+    (["--seed", "-1"], "--seed must be from 0 to"),
+    (["--seed", f"{10 ** 20}"], "--seed must be from 0 to"),
+])
+def test_numbers_no_run_can_use_are_one_line_before_any_work(emoji_dataset, tmp_path, args, message):
+    out = tmp_path / "run"
+    for smoke in ([], ["--smoke"]):
+        result = _cli(emoji_dataset, "--out", out, "--preset", "smoke", *smoke, *args)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+        assert not out.exists()
+
+
 @pytest.mark.parametrize("loss", ["wgan-gp", "ns-r1"])
 def test_training_learns_a_flat_colour(tmp_path, loss):
     """A dataset of one colour: the EMA generator's mean colour must move to it."""

@@ -26,12 +26,35 @@ from nonesuch.generate.sampling import MAX_SEED, Seeds, parse_seeds
     (["--seeds", f"0-{2 ** 62}"], "ask for fewer"),
     (["--count", "-1"], "--count must be from 0"),
     (["--count", "0"], "nothing to generate"),
+    (["--seeds", "0-"], "bad seed range '0-'"),
+    (["--count", "4", "--truncation", "nan"], "--truncation: truncation must be in (0, 1]"),
 ])
 def test_bad_sizes_and_counts_are_one_line_before_any_work(tmp_path, args, message):
     result = CliRunner().invoke(app, ["generate", "smileys32", "--out", str(tmp_path / "out"), *args])
     assert result.exit_code != 0 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+    if "--size" in args:  # named as itself, not as the option checked beside it
+        assert result.output.startswith("error: --size must"), result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "0"], "error: --size must be from 1 to 2048 px, got 0"),
+    (["--frames", "0"], "error: --frames must be at least 1, got 0"),
+    (["--frames", "-1"], "error: --frames must be at least 1, got -1"),
+    (["--frames", f"{10 ** 12}"], "GiB of pixels at once, over 1 GiB"),
+    (["--seeds", "0-999", "--size", "2048"], "GiB of pixels at once, over 1 GiB"),
+    (["--fps", "0"], "error: --fps must be from 1 to 120, got 0"),
+    (["--fps", "-1"], "error: --fps must be from 1 to 120, got -1"),
+    (["--fps", "1000000"], "error: --fps must be from 1 to 120, got 1000000"),
+    (["--seeds", "0-"], "error: --seeds: bad seed range"),
+])
+def test_bad_walk_settings_are_one_line_before_any_work(tmp_path, args, message):
+    out = tmp_path / "walk.gif"
+    result = CliRunner().invoke(app, ["interpolate", "smileys32", "--out", str(out), *args])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_walk_keyframes_and_size_are_bounded(tmp_path):

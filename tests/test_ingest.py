@@ -126,6 +126,30 @@ def test_cli_exits_1_with_one_line_when_nothing_is_ingested(tmp_path):
     assert "not an image (zero bytes)" in result.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "100000"], "--workers must be from 1 to"),   # forked until memory ran out
+    (["--workers", "-1"], "--workers must be from 1 to"),
+    (["--workers", "0"], "--workers must be from 1 to"),
+    (["--min-size", "-5"], "--min-size must be at least 0 px, got -5"),
+    (["--near-distance", "100"], "--near-distance must be from 0 to 64 bits"),
+    (["--near-distance", "-1"], "--near-distance must be from 0 to 64 bits"),
+    (["--max-pixels", "0"], "--max-pixels must be at least 1, got 0"),
+])
+def test_bad_ingest_numbers_are_one_line_before_any_work(emoji_folder, tmp_path, args, message):
+    result = CliRunner().invoke(app, ["ingest", str(emoji_folder), "--out", str(tmp_path / "ds"), *args])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "100000"])
+def test_bad_openmoji_size_is_one_line_before_any_work(tmp_path, size):
+    result = CliRunner().invoke(app, ["datasets", "openmoji", "--out", str(tmp_path / "emoji"), "--size", size])
+    assert result.exit_code == 1 and f"--size must be from 1 to 2048 px, got {size}" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "emoji").exists()
+
+
 def test_crash_between_image_rows_and_duplicate_rows_resumes_exactly(emoji_folder, tmp_path, monkeypatch):
     """The worst moment: a batch's images are committed, its duplicate rows are not yet."""
     from nonesuch.data import DatasetWriter

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 from sklearn.neighbors import NearestNeighbors
+from typer.testing import CliRunner
+
+from nonesuch.cli import app
 
 from nonesuch.metrics.distances import feature_statistics, fid, frechet_distance, kid, kid_subsets
 from nonesuch.metrics.manifold import precision_recall
@@ -122,3 +125,23 @@ def test_precision_uses_equal_n_draws_over_the_larger_side():
     assert pr.precision == pytest.approx(0.5)  # two disjoint draws cover every generated image once
     with pytest.raises(ValueError, match="more than 3 images"):
         precision_recall(real[:3], fake)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--generated", f"{10 ** 12}"], "--generated must be from 4 to 100000"),   # 512 TB of latents
+    (["--generated", "3"], "--generated must be from 4 to 100000, got 3"),
+    (["--subsets", f"{10 ** 12}"], "--subsets must be from 1 to 10000"),         # 7 TiB of scores
+    (["--subset-size", "1"], "--subset-size must be at least 2, got 1"),
+    (["--real-cap", "0"], "--real-cap must be at least 2, got 0"),
+    (["--seed", "-1"], "--seed must be from 0 to"),
+    (["--resolution", "-5"], "--resolution -5: "),                          # was a FileNotFoundError
+    (["--resolution", "0"], "--resolution 0: "),
+    (["--resolution", "64"], "above the generator's 32 px"),
+])
+def test_bad_metric_settings_are_one_line_before_any_scoring(emoji_dataset, tmp_path, args, message):
+    png = tmp_path / "pairs.png"
+    result = CliRunner().invoke(app, ["metrics", "smileys32", "--dataset", str(emoji_dataset), "--device", "cpu",
+                                      "--memorisation-png", str(png), *args])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    assert not png.exists()

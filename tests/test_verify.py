@@ -159,3 +159,23 @@ def test_the_watermark_key_is_in_no_output(generated):
         if path.is_file():
             data = path.read_bytes()
             assert not any(s in data for s in spellings), path
+
+
+def test_a_pipe_a_device_and_a_30_gb_sparse_file_are_refused_unread(generated, tmp_path):
+    """Each once hung verify (a FIFO blocks on open) or read until memory ran out (/dev/zero, a
+    sparse file that claims 30 GB at no cost); now one line each, and the good file still checks."""
+    import os
+
+    fifo, sparse = tmp_path / "pipe.png", tmp_path / "sparse.png"
+    os.mkfifo(fifo)
+    with open(sparse, "wb") as f:
+        f.truncate(30 << 30)
+    result = runner.invoke(app, ["verify", str(fifo), "/dev/zero", str(sparse), str(generated / "4.jpg")])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 3, result.stderr
+    assert any("pipe.png: cannot read (not a regular file: it is a FIFO" in e for e in errors)
+    assert any("/dev/zero: cannot read (not a regular file: it is a character device" in e for e in errors)
+    assert any("sparse.png: cannot read (too large: 32212254720 bytes" in e for e in errors)
+    assert "4.jpg: verified" in result.stdout
+    result = runner.invoke(app, ["verify", "--trust", str(fifo), str(generated / "4.jpg")])
+    assert result.exit_code == 1 and "pipe.png: cannot read trust anchors (not a regular file" in result.stderr

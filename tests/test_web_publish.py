@@ -112,3 +112,16 @@ def test_cli_publish_prints_where_and_fails_cleanly(emoji_folder, tmp_path):
     assert "48 images published" in result.output and "nonesuch serve" in result.output
     result = runner.invoke(app, ["publish", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "not a folder of images" in result.output
+
+
+def test_a_sparse_30_gb_image_or_sidecar_is_skipped_unread(emoji_folder, tmp_path):
+    source = tmp_path / "mixed"
+    shutil.copytree(emoji_folder / "food-drink", source)
+    first = sorted(source.glob("*.png"))[0]
+    for huge in (source / "huge.png", first.with_suffix(".json")):
+        with open(huge, "wb") as f:
+            f.truncate(30 << 30)          # claims 30 GB, costs nothing: read_bytes() would fill memory
+    summary = publish_site(source, tmp_path / "site")
+    assert summary.images == 11
+    assert sorted(summary.skipped) == sorted([f"{source / 'huge.png'}: too large: 32212254720 bytes > 536870912",
+                                              f"{first}: sidecar {first.stem}.json: too large: 32212254720 bytes > 1048576"])

@@ -76,8 +76,17 @@ def demo_command(
     port: int = typer.Option(8000, "--port"),
 ) -> None:
     """Render the bundled emoji, ingest them, generate with the shipped generator, publish, serve."""
+    from nonesuch.bounds import check_port, check_range
     from nonesuch.demo import DemoConfig, run_demo
+    from nonesuch.progress import fail
+    from nonesuch.web.publish import MAX_RUN_IMAGES
 
+    try:
+        check_range("--count", count, 1, MAX_RUN_IMAGES)
+        check_range("--train-minutes", train_minutes, 0.0, unit=" (0 = the shipped generator)")
+        check_port("--port", port)
+    except ValueError as error:
+        fail(error)
     run_demo(DemoConfig(out=out, count=count, train_minutes=train_minutes, serve=serve,
                         host=host, port=port))
 

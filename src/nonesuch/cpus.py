@@ -7,6 +7,7 @@ feet and would make two runs of one command use different thread counts.
 
     usable_cpu_count()              # ingest's decode processes, curate's ONNX sessions,
                                     # generate's finish workers, training's threads all start here
+    check_cpu_count("--threads", n) # a count a person typed: refused unless 1..usable_cpu_count()
     with torch_threads(2): ...      # torch's intra-op threads for this block only
     with blas_threads(1): ...       # numpy's and scikit-learn's BLAS/OpenMP threads, likewise
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 from typing import Iterator
+
+from nonesuch.bounds import check_range
 
 
 def usable_cpus() -> list[int]:
@@ -28,6 +31,14 @@ def usable_cpus() -> list[int]:
 def usable_cpu_count() -> int:
     """How many CPUs this process may run on; at least 1."""
     return max(1, len(usable_cpus()))
+
+
+def check_cpu_count(option: str, count: int) -> None:
+    """A count of threads or processes that each keep a CPU busy (--threads, --workers): from 1 to
+    usable_cpu_count(); ValueError otherwise. More than the CPUs only makes them wait for each
+    other, and a typo costs far more: torch.set_num_threads(100000) segfaults, and 100000 decode
+    processes exhaust memory before the first image is read."""
+    check_range(option, count, 1, usable_cpu_count(), " (the CPUs this process may use)")
 
 
 @contextlib.contextmanager

@@ -69,8 +69,14 @@ def label_command(
 ) -> None:
     """Label images in a local page: pages of proposals to flip and confirm, one by one (→ keep, ← discard),
     whole clusters, and a review of likely slips; mouse or keys. Labels persist in the dataset."""
+    from nonesuch.bounds import check_port, check_range
     from nonesuch.curate.errors import CurateError
 
+    try:
+        check_port("--port", port)
+        check_range("--budget", budget, 1)
+    except ValueError as error:
+        fail(error)
     if labels_from is not None:
         from nonesuch.curate.importing import import_labels
 
@@ -127,12 +133,17 @@ def apply_command(
     k: int = typer.Option(None, "--k", help="With --cluster: which clustering.", show_default="the latest"),
 ) -> None:
     """Write the curated subset as a new dataset (every resolution), with grids of kept and near-miss images."""
+    from nonesuch.bounds import check_range
     from nonesuch.curate.errors import CurateError
     from nonesuch.curate.subset import apply_classifier, apply_cluster
     from nonesuch.data import DatasetError
 
     if (target is None) == (cluster is None):
         fail("give exactly one of --target NAME or --cluster N")
+    try:
+        check_range("--threshold", threshold, 0.0, 1.0, " (a probability)")
+    except ValueError as error:
+        fail(error)
     try:
         if cluster is not None:
             subset = apply_cluster(_open(dataset), cluster, out, k)
@@ -150,8 +161,13 @@ def clusters_command(dataset: Path = typer.Argument(..., help="Dataset folder.")
     """k-means on the embeddings: a grid per cluster with its size; `apply --cluster N` cuts one."""
     from nonesuch.curate.clusters import ClusterConfig, find_clusters, save_clusters, write_cluster_grids
     from nonesuch.curate.embed import load_embeddings
+    from nonesuch.bounds import check_range
     from nonesuch.curate.errors import CurateError
 
+    try:
+        check_range("--k", k, 1)        # more clusters than images is fine: k-means then makes one each
+    except ValueError as error:
+        fail(error)
     ds = _open(dataset)
     try:
         clusters = find_clusters(load_embeddings(ds).features, ClusterConfig(k=k))

@@ -8,12 +8,16 @@ A CSV has a `label` column (keep/discard/skip, or 1/0) and one of `idx`, `sha256
 from __future__ import annotations
 
 import csv
-import hashlib
+import io
 from pathlib import Path
 
 from nonesuch.curate.errors import CurateError
 from nonesuch.curate.labels import LabelStore
 from nonesuch.data import Dataset
+from nonesuch.data.sources import MAX_IMAGE_FILE_BYTES, UnreadableSource, read_regular_file
+from nonesuch.hashing import file_sha256
+
+MAX_CSV_BYTES = 256 << 20      # millions of rows; a dataset's labels are far fewer
 
 _SYNONYMS = {"keep": "keep", "1": "keep", "true": "keep", "yes": "keep",
              "discard": "discard", "0": "discard", "false": "discard", "no": "discard", "skip": "skip"}
@@ -47,8 +51,10 @@ def _from_folder(dataset: Dataset, folder: Path) -> list[tuple[int, str]]:
     items, unmatched = [], []
     for label in ("keep", "discard"):
         for path in sorted(p for p in (folder / label).rglob("*") if p.is_file()):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            idx = by_hash.get(digest, by_source.get(str(path.resolve())))
+            if path.stat().st_size > MAX_IMAGE_FILE_BYTES:    # ingest refused it unread: not ours
+                unmatched.append(path)
+                continue
+            idx = by_hash.get(file_sha256(path), by_source.get(str(path.resolve())))
             if idx is None:
                 unmatched.append(path)
             else:
@@ -61,21 +67,44 @@ def _from_folder(dataset: Dataset, folder: Path) -> list[tuple[int, str]]:
 
 def _from_csv(dataset: Dataset, path: Path) -> list[tuple[int, str]]:
     by_hash, by_source = _lookup(dataset)
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:          # bounded and decoded up front: a hostile file fails here, in one line
+        text = read_regular_file(path, MAX_CSV_BYTES).decode("utf-8-sig")    # -sig: Excel's BOM
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except UnreadableSource as error:
+        raise CurateError(f"{path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise CurateError(f"{path}: not UTF-8 text (byte {error.start} is {_byte_at(error)})") from None
+    except csv.Error as error:
+        raise CurateError(f"{path}: not a CSV file ({error})") from None
     columns = set(rows[0]) if rows else set()
     if "label" not in columns or not columns & {"idx", "sha256", "source"}:
         raise CurateError(f"{path}: needs a 'label' column and one of 'idx', 'sha256', 'source'")
     items = []
     for line, row in enumerate(rows, start=2):
-        label = _SYNONYMS.get(row["label"].strip().lower())
-        if row.get("idx", "").strip():
-            idx = int(row["idx"])
-        elif row.get("sha256", "").strip():
-            idx = by_hash.get(row["sha256"].strip())
-        else:
-            idx = by_source.get(str(Path(row["source"].strip()).resolve()))
+        label = _SYNONYMS.get(_cell(row, "label").lower())
+        idx = _row_image(row, by_hash, by_source)
         if label is None or idx is None or not 0 <= idx < len(dataset):
-            raise CurateError(f"{path}:{line}: cannot use {dict(row)} (unknown label or image)")
+            raise CurateError(f"{path}:{line}: cannot use {str(dict(row))[:200]} (unknown label or image)")
         items.append((idx, label))
     return items
+
+
+def _cell(row: dict, column: str) -> str:
+    value = row.get(column)            # None where a row is shorter than the header
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _row_image(row: dict, by_hash: dict[str, int], by_source: dict[str, int]) -> int | None:
+    """The dataset index a row names by idx, sha256 or source; None if it names none."""
+    if _cell(row, "idx"):
+        return int(_cell(row, "idx")) if _cell(row, "idx").isdigit() else None
+    if _cell(row, "sha256"):
+        return by_hash.get(_cell(row, "sha256"))
+    try:
+        return by_source.get(str(Path(_cell(row, "source")).resolve())) if _cell(row, "source") else None
+    except (OSError, ValueError):      # a NUL byte or an over-long name is no image of ours
+        return None
+
+
+def _byte_at(error: UnicodeDecodeError) -> str:
+    return f"0x{error.object[error.start]:02x}"

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nonesuch.curate.errors import CurateError
+
 LABELS = ("keep", "discard", "skip")
+_COLUMNS = {"id", "target", "idx", "label", "time", "source"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS labels (
@@ -37,13 +40,22 @@ class LabelStore:
     def __init__(self, dataset_root: str | Path):
         self.path = Path(dataset_root) / "labels.sqlite"
         # One connection shared by the labeling page's worker threads; sqlite serialises writes.
-        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(labels)")}
-        if "page" not in columns:                  # a label log from before page mode
-            with self.db:
-                self.db.execute("ALTER TABLE labels ADD COLUMN page INTEGER")
+        self.db = None
+        try:      # a damaged or foreign file is named and left as it is: it may hold someone's labels
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(labels)")}    # reads only
+            if columns and not _COLUMNS <= columns:
+                raise sqlite3.DatabaseError(f"its labels table lacks {', '.join(sorted(_COLUMNS - columns))}")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+            if columns and "page" not in columns:                  # a label log from before page mode
+                with self.db:
+                    self.db.execute("ALTER TABLE labels ADD COLUMN page INTEGER")
+        except sqlite3.DatabaseError as error:
+            if self.db is not None:
+                self.db.close()
+            raise CurateError(f"{self.path}: not a nonesuch label log ({error}); move it away to start "
+                              f"a new one") from None
 
     def add(self, target: str, idx: int, label: str, source: str = "page") -> None:
         if label not in LABELS:

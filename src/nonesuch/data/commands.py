@@ -30,7 +30,12 @@ def openmoji_command(
 ) -> None:
     """Render the OpenMoji emoji set (CC BY-SA 4.0), one sub-folder per Unicode emoji group."""
     from nonesuch.data.openmoji import render_openmoji
+    from nonesuch.generate.sampling import check_size
 
+    try:
+        check_size(size)
+    except ValueError as e:
+        fail(e)
     with progress_bar("rendering OpenMoji", None) as advance:
         counts = render_openmoji(out, size, groups=group or None, progress=lambda n, total: advance(n))
     for name, n in counts.items():
@@ -53,9 +58,15 @@ def ingest_command(
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ) -> None:
     """Turn folders, files and archives of images into a dataset (resumable; re-running adds only what is new)."""
+    from nonesuch.cpus import check_cpu_count
     from nonesuch.data.dataset import DatasetError
     from nonesuch.data.ingest import IngestConfig, SourceError, ingest
 
+    if workers is not None:
+        try:
+            check_cpu_count("--workers", workers)
+        except ValueError as e:
+            fail(e)
     config = IngestConfig(resolution=resolution, crop=crop, background=background, min_size=min_size,
                           labels_from=labels_from, dedupe=dedupe, near_distance=near_distance,
                           max_pixels=max_pixels, workers=workers)

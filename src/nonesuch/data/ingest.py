@@ -24,12 +24,14 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import ImageColor
 
+from nonesuch.bounds import check_range
 from nonesuch.cpus import usable_cpu_count
 from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, resolutions_up_to
 from nonesuch.data.decode import DecodeOptions
 from nonesuch.data.decode_pool import DecoderPool
 from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex
-from nonesuch.data.sources import ReadLimits, SourceEntry, SourceError, list_entries, read_entries
+from nonesuch.data.sources import (MAX_IMAGE_FILE_BYTES, ReadLimits, SourceEntry, SourceError, list_entries,
+                                   read_entries)
 from nonesuch.names import printable
 from nonesuch.progress import progress_bar
 
@@ -44,7 +46,7 @@ class IngestConfig:
     dedupe: str = "exact"          # 'exact' (sha256) | 'near' (also perceptual hash)
     near_distance: int = 6         # pHash bits that may differ for a near duplicate
     max_pixels: int = 89_478_485   # width x height above which a file is a decompression bomb
-    max_file_bytes: int = 512 << 20  # larger files and archive members are refused unread
+    max_file_bytes: int = MAX_IMAGE_FILE_BYTES  # larger files and archive members are refused unread
     workers: int | None = None     # decode processes; default: the CPUs this process may use
     batch_size: int = 256          # files decided per checkpoint (one append + their rows)
 
@@ -58,6 +60,13 @@ class IngestConfig:
         if self.dedupe not in ("exact", "near"):
             raise DatasetError(f"--dedupe must be 'exact' or 'near', not {self.dedupe!r}")
         background_rgb(self.background)
+        try:
+            if self.min_size is not None:
+                check_range("--min-size", self.min_size, 0, unit=" px")
+            check_range("--near-distance", self.near_distance, 0, 64, " bits (of the 64-bit pHash)")
+            check_range("--max-pixels", self.max_pixels, 1)
+        except ValueError as e:
+            raise DatasetError(str(e)) from None
         return replace(
             self,
             min_size=self.resolution // 2 if self.min_size is None else self.min_size,

@@ -59,6 +59,11 @@ class SourceError(Exception):
     """A SRC argument that does not exist. (A corrupt archive is recorded as rejected instead.)"""
 
 
+# An image file larger than this is refused unread, by every verb that reads one a user names
+# (ingest, verify, publish): a sparse file can claim 30 GB at no cost to whoever makes it.
+MAX_IMAGE_FILE_BYTES = 512 << 20
+
+
 class UnreadableSource(Exception):
     """A file or archive that must not or cannot be read; str(e) is the one-line reason."""
 

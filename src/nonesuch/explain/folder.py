@@ -8,13 +8,13 @@ iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from nonesuch.cpus import usable_cpu_count
+from nonesuch.bounds import check_positive, check_range
+from nonesuch.cpus import check_cpu_count, usable_cpu_count
 from nonesuch.explain.code_space import CODES
 from nonesuch.explain.errors import ExplainError
 from nonesuch.progress import progress_bar
@@ -25,7 +25,7 @@ from nonesuch.progress import progress_bar
 # on 32-128 px generators, while 20,000 px asks for 77 GB.
 MAX_SEEDS = 64
 MAX_ITERATIONS = 10_000
-CLASSIFIER_SIZES = range(32, 513)
+CLASSIFIER_SIZES = (32, 512)
 
 
 @dataclass
@@ -130,29 +130,25 @@ def check_config(config: ExplainConfig) -> None:
         raise ExplainError("give at least one --target (imagenet:CLASS, curate:DATASET:TARGET or onnx:MODEL.onnx:UNIT)")
     if config.code not in CODES:
         raise ExplainError(f"--code {config.code!r}: choose one of {', '.join(CODES)}")
-    if not 1 <= config.iterations <= MAX_ITERATIONS:
-        raise ExplainError(f"--iterations must be from 1 to {MAX_ITERATIONS}, got {config.iterations}")
     if not 1 <= len(config.seeds) <= MAX_SEEDS:
         raise ExplainError(f"--seeds: {len(config.seeds)} seeds; explain optimises them as one batch, "
                            f"so give 1 to {MAX_SEEDS} (run again for the next ones)")
     if config.size < 64:
         raise ExplainError(f"--size {config.size} is too small: the watermark cannot be read below 64 px")
-    if config.size > MAX_SIZE:
-        raise ExplainError(f"--size must be from 64 to {MAX_SIZE} px, got {config.size}")
-    if config.classifier_size not in CLASSIFIER_SIZES:
-        raise ExplainError(f"--classifier-size must be from {CLASSIFIER_SIZES.start} to "
-                           f"{CLASSIFIER_SIZES.stop - 1} px, got {config.classifier_size}")
-    if not (math.isfinite(config.step_start) and config.step_start > 0):
-        raise ExplainError(f"--step must be a number above 0, got {config.step_start}")
     if config.combine not in COMBINATIONS:
         raise ExplainError(f"--combine {config.combine!r}: choose one of {', '.join(COMBINATIONS)}")
-    if not (math.isfinite(config.realism) and config.realism >= 0):
-        raise ExplainError(f"--realism must be a finite number >= 0 (0: no discriminator term), got {config.realism}")
     if config.ceiling is not None and not 0.0 < config.ceiling <= 100.0:
         raise ExplainError(f"--ceiling is a percentile of the real images, in (0, 100], got {config.ceiling}")
-    if config.threads is not None and not 1 <= config.threads <= usable_cpu_count():
-        raise ExplainError(f"--threads must be from 1 to {usable_cpu_count()} (the CPUs this process "
-                           f"may use), got {config.threads}")
+    try:
+        check_range("--iterations", config.iterations, 1, MAX_ITERATIONS)
+        check_range("--size", config.size, 64, MAX_SIZE, " px")
+        check_range("--classifier-size", config.classifier_size, *CLASSIFIER_SIZES, " px")
+        check_positive("--step", config.step_start)
+        check_range("--realism", config.realism, 0.0)
+        if config.threads is not None:
+            check_cpu_count("--threads", config.threads)
+    except ValueError as error:
+        raise ExplainError(str(error)) from None
     if config.precision not in PRECISIONS:
         raise ExplainError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     if config.format not in FORMATS:

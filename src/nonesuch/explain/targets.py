@@ -134,7 +134,10 @@ def curate_target(spec: str, dataset_root: Path, name: str, classifier_size: int
         embeddings = load_embeddings(dataset)
     except (DatasetError, CurateError) as error:
         raise ExplainError(f"{spec}: {error}") from error
-    store = LabelStore(dataset_root)
+    try:
+        store = LabelStore(dataset_root)
+    except CurateError as error:
+        raise ExplainError(f"{spec}: {error}") from None
     try:
         indices, keep = store.training_set(name)
         known = store.targets()

@@ -37,20 +37,25 @@ def train_command(
     minutes: float = typer.Option(None, "--minutes", help="Stop (with a checkpoint) after this much training "
                                   "time; the same command continues later.", show_default="no limit"),
     init_from: str = typer.Option(None, "--init-from", help="Fine-tune: start from this run folder or shipped generator's G, D and EMA, fully grown (its architecture and resolution are kept)."),
-    threads: int = typer.Option(None, "--threads", min=0, help="CPU threads per training process; saved in the run and reused on resume. On a busy machine fewer is faster.", show_default="OMP_NUM_THREADS, else every CPU this process may use"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads per training process; saved in the run and reused on resume. On a busy machine fewer is faster.", show_default="OMP_NUM_THREADS, else every CPU this process may use"),
     smoke: bool = typer.Option(False, "--smoke", help="Exercise every part on a tiny schedule (< 60 s on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Require an existing run to continue."),
 ) -> None:
     """Train a Progressive GAN on a dataset; re-running the same command resumes exactly."""
-    from nonesuch.gan.config import TrainError, resolve_config
+    from nonesuch.bounds import check_positive
+    from nonesuch.gan.config import TrainError, check_given_numbers, resolve_config
 
     options = dict(preset=preset, resolution=resolution, attention=attention or None, conditional=conditional,
                    loss=loss, kimg=kimg, batch=batch, augment=augment, augment_p=augment_p,
                    augment_target=augment_target, lecam=lecam, lr=lr, gp_interval=gp_interval, snapshot_kimg=snapshot_kimg,
                    metric_images=metric_images, keep_checkpoints=keep, device=device, amp=amp, seed=seed,
                    init_from=init_from, threads=threads)
-    if minutes is not None and minutes <= 0:
-        fail(f"--minutes {minutes}: must be more than 0")
+    try:
+        if minutes is not None:
+            check_positive("--minutes", minutes)
+        check_given_numbers(options)
+    except (TrainError, ValueError) as e:
+        fail(e)
     try:
         if smoke:
             _smoke(dataset, out, _without_missing_metric(options, smoke=True))

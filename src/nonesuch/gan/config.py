@@ -23,8 +23,43 @@ CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkp
                         "threads", "device_used"}
 
 
+# Upper ends for a new run's numbers: far past any real run, low enough that a typo is refused
+# before it allocates (`--batch 10**12` asked for 4 TB) or schedules a run that never ends.
+MAX_BATCH = 1024
+MAX_KIMG = 100_000.0       # per phase; the paper's longest is 600
+
+
 class TrainError(GanError):
     """Bad input to training; the message names the file or option and what to do."""
+
+
+def check_given_numbers(options: dict) -> None:
+    """TrainError for a number given on the command line that no run can use (None: not given),
+    before anything is read or written. What needs the dataset (--resolution, --attention) or a
+    combination (--batch over processes) is validate()'s, in train.py."""
+    from nonesuch.bounds import check_positive, check_range
+    from nonesuch.cpus import check_cpu_count
+    from nonesuch.generate.sampling import MAX_SEED
+    from nonesuch.metrics.evaluate import MAX_GENERATED
+
+    checks = {
+        "kimg": lambda v: check_positive("--kimg", v, MAX_KIMG),
+        "batch": lambda v: check_range("--batch", v, 4, MAX_BATCH),
+        "lr": lambda v: check_positive("--lr", v),
+        "lecam": lambda v: check_range("--lecam", v, 0.0),
+        "gp_interval": lambda v: check_range("--gp-interval", v, 1),
+        "snapshot_kimg": lambda v: check_positive("--snapshot-kimg", v),
+        "metric_images": lambda v: check_range("--metric-images", v, 0, MAX_GENERATED),
+        "keep_checkpoints": lambda v: check_range("--keep", v, 1),
+        "seed": lambda v: check_range("--seed", v, 0, MAX_SEED),
+        "threads": lambda v: check_cpu_count("--threads", v),
+    }
+    try:
+        for key, check in checks.items():
+            if options.get(key) is not None:
+                check(options[key])
+    except ValueError as e:
+        raise TrainError(str(e)) from None
 
 
 @dataclass

@@ -15,6 +15,8 @@ from nonesuch.progress import console, fail
 GENERATOR_HELP = ("A training RUN folder, an exported generator folder, or the name of a shipped "
                   "generator (`nonesuch generators` lists them).")
 MAX_WALK_KEYFRAMES = 1000
+# Frames a second past what a fast screen shows (120) only make a bigger file; 0 divided by zero.
+MAX_WALK_FPS = 120
 
 
 class ImageFormat(str, Enum):
@@ -69,9 +71,12 @@ def generate(
         fail("nothing to generate: give --count N or --seeds A-B")
     try:
         check_truncation(truncation)
-        check_size(size)
     except ValueError as error:
         fail(f"--truncation: {error}")
+    try:
+        check_size(size)
+    except ValueError as error:
+        fail(error)
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
                             truncation=truncation, class_name=class_name, size=size,
                             format=fmt.value, sign=sign, amp=amp, device=device, screen=screen)
@@ -98,21 +103,29 @@ def interpolate(
                                "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
+    from nonesuch.bounds import check_range
     from nonesuch.errors import NonesuchError
     from nonesuch.generate.interpolate import WalkConfig, write_walk
-    from nonesuch.generate.sampling import check_size, parse_seeds
+    from nonesuch.generate.sampling import check_held_pixels, check_size, parse_seeds
 
     try:
         keyframes = parse_seeds(seeds)
-        check_size(size)
         if len(keyframes) > MAX_WALK_KEYFRAMES:  # every keyframe's latent is held, and every frame written
             raise ValueError(f"{len(keyframes)} keyframes; a walk takes at most {MAX_WALK_KEYFRAMES}")
+    except ValueError as error:
+        fail(f"--seeds: {error}")
+    try:
+        check_size(size)
+        check_range("--frames", frames, 1)
+        check_held_pixels("--frames", frames, len(keyframes) * frames, size)  # every frame, until written
+        check_range("--fps", fps, 1, MAX_WALK_FPS)
+    except ValueError as error:
+        fail(error)
+    try:
         config = WalkConfig(run=str(run), out=str(out), seeds=list(keyframes),
                             frames_per_step=frames, fps=fps, size=size, truncation=truncation,
                             class_name=class_name, checkpoint=checkpoint, device=device)
         path = write_walk(config)
-    except ValueError as error:           # a bad --seeds
-        fail(f"--seeds: {error}")
     except NonesuchError as error:
         fail(error)
     console.print(f"latent walk written to {path}", soft_wrap=True)

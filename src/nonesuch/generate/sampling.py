@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nonesuch.bounds import check_range
+
 if TYPE_CHECKING:
     import torch
 
@@ -22,6 +24,10 @@ MAX_COUNT = 10 ** 12
 # while the next batch is made; past that a typo (--size 20000: 1.2 GB an image) exhausts memory
 # before the first file is written. Native resolutions are 32-256 px.
 MAX_SIZE = 2048
+# Finished pixels a command may hold at once: a walk keeps every frame until it writes the file
+# (twice over while it stacks them), a live pool keeps its stock. 1 GiB is 5,461 frames at 256 px,
+# almost 4 minutes at 24 fps; a typo (`--frames 1000000`) asked for a TiB.
+MAX_HELD_BYTES = 2 ** 30
 
 
 class Seeds(Sequence):
@@ -78,8 +84,8 @@ def parse_seeds(text: str) -> Seeds:
     """'0-9' -> 0..9; '3,5,10-12' -> 3, 5, 10, 11, 12. Seeds are ints from 0 to MAX_SEED."""
     ranges: list[range] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        first, _, last = part.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):   # '5-' is no range
             raise ValueError(f"bad seed range {part!r}: use A-B or a list like 1,2,5-9")
         lo, hi = int(first), int(last or first)
         if hi < lo:
@@ -94,8 +100,16 @@ def parse_seeds(text: str) -> Seeds:
 
 def check_size(size: int) -> None:
     """Output side in px from 1 to MAX_SIZE; ValueError otherwise."""
-    if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"--size must be from 1 to {MAX_SIZE} px, got {size}")
+    check_range("--size", size, 1, MAX_SIZE, " px")
+
+
+def check_held_pixels(option: str, value: int, images: int, size: int) -> None:
+    """`images` finished images of `size` px, all held in memory at once (a walk's frames, a live
+    pool's stock), fit in MAX_HELD_BYTES; ValueError naming `option` (given as `value`) otherwise."""
+    held = images * size * size * 3
+    if held > MAX_HELD_BYTES:
+        raise ValueError(f"{option} {value}: {images:,} images of {size} px would hold {held / 2 ** 30:,.1f} GiB "
+                         f"of pixels at once, over {MAX_HELD_BYTES // 2 ** 30} GiB; ask for fewer or a smaller --size")
 
 
 def resize_lanczos(pixels: np.ndarray, size: int) -> np.ndarray:

@@ -16,10 +16,10 @@ def metrics_command(
     dataset: Path = typer.Option(None, "--dataset", help="The real images (default: the one a RUN was trained "
                                  "on; needed for an exported or shipped generator)."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint folder or its name (default: latest)."),
-    generated: int = typer.Option(5000, "--generated", min=4, help="Generated images to score."),
-    real_cap: int = typer.Option(50_000, "--real-cap", min=2, help="Real images scored at most (all, up to this)."),
-    subsets: int = typer.Option(100, "--subsets", min=1, help="KID subsets."),
-    subset_size: int = typer.Option(1000, "--subset-size", min=2,
+    generated: int = typer.Option(5000, "--generated", help="Generated images to score."),
+    real_cap: int = typer.Option(50_000, "--real-cap", help="Real images scored at most (all, up to this)."),
+    subsets: int = typer.Option(100, "--subsets", help="KID subsets."),
+    subset_size: int = typer.Option(1000, "--subset-size",
                                     help="KID subset size per side (min(N_real, N_gen, this) is used)."),
     resolution: int = typer.Option(None, "--resolution",
                                    help="Score at this size (generated images box-filtered down; default: the generator's)."),
@@ -38,10 +38,21 @@ def metrics_command(
     from nonesuch.errors import NonesuchError
     from nonesuch.gan.generator import load_generator
     from nonesuch.gan.distributed import choose_device
-    from nonesuch.metrics.evaluate import evaluate_generator, generated_labels, generated_latents, generated_pixels
+    from nonesuch.bounds import check_range
+    from nonesuch.generate.sampling import MAX_SEED
+    from nonesuch.metrics.evaluate import (MAX_GENERATED, MAX_KID_SUBSETS, evaluate_generator, generated_labels,
+                                           generated_latents, generated_pixels)
     from nonesuch.metrics.inception import MetricsError
     from nonesuch.metrics.memorisation import closest_pairs_sheet
 
+    try:
+        check_range("--generated", generated, 4, MAX_GENERATED)
+        check_range("--real-cap", real_cap, 2)
+        check_range("--subsets", subsets, 1, MAX_KID_SUBSETS)
+        check_range("--subset-size", subset_size, 2)
+        check_range("--seed", seed, 0, MAX_SEED)
+    except ValueError as e:
+        fail(e)
     try:
         torch_device = choose_device(device)
         loaded = load_generator(run, checkpoint, device=str(torch_device))
@@ -51,9 +62,12 @@ def metrics_command(
             named = f"names {data_path}, which is not here" if data_path else "names no dataset"
             raise MetricsError(f"{run}: its record {named}; pass --dataset DATASET")
         data = Dataset(data_path)
-        resolution = resolution or loaded.resolution
+        resolution = loaded.resolution if resolution is None else resolution
         if resolution > loaded.resolution:
             raise MetricsError(f"--resolution {resolution} is above the generator's {loaded.resolution} px")
+        if resolution not in data.resolutions:   # the reals are read at this size as they are stored
+            raise MetricsError(f"--resolution {resolution}: {data_path} has "
+                               f"{', '.join(map(str, data.resolutions))} px images")
         num_classes = len(loaded.class_names)
         result = evaluate_generator(loaded.synthesize, data, resolution, generated, loaded.latent_dim, num_classes,
                                     torch_device, seed, real_cap=real_cap, subsets=subsets, subset_size=subset_size,

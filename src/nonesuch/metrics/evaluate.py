@@ -38,6 +38,11 @@ from nonesuch.progress import progress_bar
 CACHE_VERSION = 1
 REAL_CAP = 50_000       # real images scored at most (a random subset beyond), as ADA's *_full metrics
 KID_SUBSETS = 100
+# Upper ends for what a person asks: 100k generated images are two REAL_CAPs (0.8 GB of features,
+# a day of a CPU); 10k KID subsets are 100 times the protocol's. `--generated 10**12` asked for
+# 512 TB of latents, `--subsets 10**12` for 7 TiB of scores.
+MAX_GENERATED = 100_000
+MAX_KID_SUBSETS = 10_000
 KID_SUBSET_SIZE = 1000  # per side; min(N_real, N_gen, this) is used
 PR_K = 3                # Kynkäänniemi et al.'s neighbourhood size
 FEATURE_BATCH = 32

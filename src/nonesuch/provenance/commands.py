@@ -58,10 +58,12 @@ def verify(
     from nonesuch.provenance.registry import Registry
     from nonesuch.provenance.verify import FAILED_VERDICTS, verify_file
 
-    try:
-        trust_anchors = trust.read_bytes() if trust else None
-    except OSError as error:
-        fail(f"{trust}: cannot read trust anchors ({error.strerror})")
+    from nonesuch.data.sources import UnreadableSource, read_regular_file
+
+    try:          # a CA bundle is kilobytes; a FIFO or /dev/zero here must not hang or fill memory
+        trust_anchors = read_regular_file(trust, 16 << 20) if trust else None
+    except UnreadableSource as error:
+        fail(f"{trust}: cannot read trust anchors ({error})")
     if trust_anchors is not None and b"BEGIN CERTIFICATE" not in trust_anchors:
         fail(f"{trust}: not a PEM certificate file")
     try:

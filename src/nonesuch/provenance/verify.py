@@ -82,11 +82,13 @@ def verify_file(path: str | Path, trust_anchors: bytes | None = None,
                 keys: SigningKeys | None = None) -> VerifyReport:
     """The same verdict `nonesuch verify PATH` gives: by default the file is looked up in this
     install's registry (nonesuch_home()); pass a Registry to use another, None for none."""
+    from nonesuch.data.sources import MAX_IMAGE_FILE_BYTES, UnreadableSource, read_regular_file
+
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ProvenanceError(f"{path}: cannot read ({error.strerror or error})") from error
+    try:          # a FIFO would block for ever and /dev/zero or a 30 GB sparse file fill memory
+        data = read_regular_file(path, MAX_IMAGE_FILE_BYTES)
+    except UnreadableSource as error:
+        raise ProvenanceError(f"{path}: cannot read ({error})") from None
     if registry is THIS_INSTALLS_REGISTRY:
         with Registry() as default:
             return verify_bytes(data, str(path), trust_anchors, default, keys)

@@ -22,7 +22,7 @@ def publish_command(
                                             "records), or a generator (RUN, exported folder or "
                                             "shipped name) to generate --count images from."),
     out: Path = typer.Option(..., "--out", help="The SITE folder to write (replaced if it is a site)."),
-    count: int = typer.Option(100, "--count", min=1, help="With a RUN: how many images (seeds 0..N-1)."),
+    count: int = typer.Option(100, "--count", help="With a RUN: how many images (seeds 0..N-1)."),
     title: str = typer.Option(DEFAULT_TITLE, "--title", help="The page's heading."),
     truncation: float = typer.Option(None, "--truncation", help="With a RUN: truncation psi."),
     size: int = typer.Option(256, "--size", help="With a RUN: image side in pixels."),
@@ -30,9 +30,16 @@ def publish_command(
     screen: Optional[bool] = screen_option("With a RUN: "),
 ) -> None:
     """Publish images as a static site: one random image per visit, labelled AI-generated."""
+    from nonesuch.bounds import check_range
     from nonesuch.gan.folders import is_generator
-    from nonesuch.web.publish import PublishError, publish_run, publish_site
+    from nonesuch.generate.sampling import check_size
+    from nonesuch.web.publish import MAX_RUN_IMAGES, PublishError, publish_run, publish_site
 
+    try:
+        check_range("--count", count, 1, MAX_RUN_IMAGES)
+        check_size(size)
+    except ValueError as error:
+        fail(error)
     with _user_errors(PublishError, source):
         if is_generator(source):
             summary = publish_run(source, out, count, title=title, truncation=truncation,
@@ -55,23 +62,36 @@ def serve_command(
                                             "or shipped name) for live generation."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes it to the network."),
     port: int = typer.Option(8000, "--port"),
-    max_concurrency: int = typer.Option(64, "--max-concurrency", min=1,
+    max_concurrency: int = typer.Option(64, "--max-concurrency",
                                         help="Requests in progress at once; more get 429."),
     title: str = typer.Option(DEFAULT_TITLE, "--title", help="Live mode: the page's heading."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="Live mode: checkpoint.", show_default="the latest"),
     size: int = typer.Option(256, "--size", help="Live mode: image side in pixels."),
     fmt: str = typer.Option("jpg", "--format", help="Live mode: jpg, png or webp."),
     truncation: float = typer.Option(None, "--truncation", help="Live mode: truncation psi."),
-    pool_size: int = typer.Option(64, "--pool-size", min=1, help="Live mode: images kept ready."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Live mode: images per generator call."),
+    pool_size: int = typer.Option(64, "--pool-size", help="Live mode: images kept ready."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Live mode: images per generator call."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-request log lines (errors still logged)."),
     device: str = typer.Option("cpu", "--device", help="Live mode: where the generator runs: cpu, auto, cuda, cuda:N."),
     screen: Optional[bool] = screen_option("Live mode: "),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
+    from nonesuch.bounds import check_port, check_range
+    from nonesuch.generate.sampling import check_held_pixels, check_size
     from nonesuch.web.live_pool import PoolConfig
     from nonesuch.web.server import LiveConfig, ServeError, ServerConfig, create_app, run_app
 
+    try:
+        check_port("--port", port)
+        check_range("--max-concurrency", max_concurrency, 1)
+        check_size(size)
+        check_range("--pool-size", pool_size, 1)
+        check_range("--batch-size", batch_size, 1)
+        # The pool holds max(pool, batch) finished images (a batch is finished whole before it goes in).
+        option, held = ("--batch-size", batch_size) if batch_size > pool_size else ("--pool-size", pool_size)
+        check_held_pixels(option, held, held, size)
+    except ValueError as error:
+        fail(error)
     config = ServerConfig(
         host=host, port=port, max_concurrency=max_concurrency, title=title, access_log=not quiet,
         live=LiveConfig(checkpoint=checkpoint, size=size, fmt=fmt, truncation=truncation, device=device, screen=screen,

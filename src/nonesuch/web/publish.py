@@ -42,14 +42,19 @@ from typing import Iterator
 from PIL import UnidentifiedImageError
 
 from nonesuch import atomic
+from nonesuch.data.sources import MAX_IMAGE_FILE_BYTES, UnreadableSource, read_regular_file
 from nonesuch.progress import progress_bar
 from nonesuch.web.entry import PageEntry
 from nonesuch.web.errors import WebError
 
 SITE_FORMAT = "nonesuch-site/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+MAX_SIDECAR_BYTES = 1 << 20             # a generation record is ~2 KB
 SHELL_FILES = ("site.css", "site.js")   # copied verbatim; index.html is filled in with the title
 DEFAULT_TITLE = "This image does not exist"
+# Images one `publish RUN --count N` generates: all of them wait in a temporary folder until the
+# site swaps in, and the index every visit loads grows ~23 bytes an image (2.3 MB at this count).
+MAX_RUN_IMAGES = 100_000
 
 
 class PublishError(WebError):
@@ -189,7 +194,10 @@ def _copy_images(paths: list[Path], site: Path) -> tuple[list[PageEntry], list[s
 
 
 def _copy_one(path: Path, site: Path) -> PageEntry:
-    data = path.read_bytes()
+    try:          # bounded: a sparse file can claim 30 GB
+        data = read_regular_file(path, MAX_IMAGE_FILE_BYTES)
+    except UnreadableSource as error:
+        raise ValueError(str(error)) from None
     image = PageEntry.from_bytes(data, _read_sidecar(path))
     (site / image.file).write_bytes(data)
     return image
@@ -200,7 +208,9 @@ def _read_sidecar(image_path: Path) -> dict:
     if not sidecar.is_file():
         return {}
     try:
-        record = json.loads(sidecar.read_text())
+        record = json.loads(read_regular_file(sidecar, MAX_SIDECAR_BYTES))
+    except UnreadableSource as error:
+        raise ValueError(f"sidecar {sidecar.name}: {error}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"sidecar {sidecar.name} is not valid JSON ({error})") from None
     if not isinstance(record, dict):
