@@ -189,7 +189,7 @@ def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_
     plain samples are the same for every target and go through Inception once."""
     from sklearn.linear_model import RidgeCV
 
-    from nonesuch.metrics.distances import kid
+    from nonesuch.metrics.distances import kid, kid_subsets
     from nonesuch.metrics.evaluate import real_features
     from nonesuch.metrics.inception import inception_features
 
@@ -199,6 +199,10 @@ def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_
     nn_floor = float(np.percentile(real_nn, 5))
     pool_spread = mean_pairwise(f_pool)
     kid_random = kid(f_real, f_pool, subsets=50)
+
+    def kid_spread(fake) -> list[float]:      # [mean, std over subsets] x 1e3, and N: the protocol
+        values = kid_subsets(f_real, fake, subsets=50) * 1e3
+        return [float(values.mean()), float(values.std()), len(fake)]
     rows = {}
     train_x = np.concatenate([f_real, f_pool])
     for t, spec in enumerate(specs):
@@ -215,7 +219,9 @@ def inception_checks(specs, targets, outputs, starts, dataset, resolution, pool_
                       "kid_ratio": kid(f_real, f_out, subsets=50) / max(kid_random, 1e-12),
                       "kid_ratio_top_random": kid(f_real, f_pool[picked], subsets=50) / max(kid_random, 1e-12),
                       "nn_ok": (nearest(f_out, f_real) >= nn_floor).tolist(),
-                      "diversity_ratio": mean_pairwise(f_out) / pool_spread}
+                      "diversity_ratio": mean_pairwise(f_out) / pool_spread,
+                      "kid_x1e3_mean_std_n": {"outputs": kid_spread(f_out), "top_random": kid_spread(f_pool[picked]),
+                                              "random": kid_spread(f_pool)}}
     # Every target's outputs together against as many random samples: the explained set as a
     # whole, several concepts, so less of the ratio is the narrowing to one kind of image.
     f_all = np.concatenate([inception_features(unit(outputs[spec])).numpy() for spec in specs])
@@ -321,6 +327,7 @@ def summarise(runs, independent, realism, pair, speed, equal) -> dict:
         "kid_ratio_max": float(max(row["kid_ratio"] for row in per.values())),
         "kid_ratio_top_random_median": float(np.median([row["kid_ratio_top_random"] for row in per.values()])),
         "kid_ratio_pooled": independent["kid_ratio_pooled"],
+        "kid_x1e3": [row["kid_x1e3_mean_std_n"] for row in per.values()],
         "not_a_copy_share": sum(nn_ok) / len(nn_ok),
         "diversity_ratio_median": float(np.median([row["diversity_ratio"] for row in per.values()])),
         "discriminator": None if realism is None else {
@@ -329,6 +336,10 @@ def summarise(runs, independent, realism, pair, speed, equal) -> dict:
         "two_objectives_w05": pair,
         "speed": speed,
     }
+
+
+def kid_cell(k: dict) -> str:
+    return " | ".join(f"{m:.1f}±{sd:.1f} ({n})" for m, sd, n in (k["outputs"], k["top_random"], k["random"]))
 
 
 def print_table(s: dict) -> None:
@@ -346,6 +357,8 @@ def print_table(s: dict) -> None:
         ("  for scale: the random samples the target ranks highest, median",
          f"{s['kid_ratio_top_random_median']:.2f}", "(no goal)"),
         ("KID(every target's outputs) / KID(as many random samples)", f"{s['kid_ratio_pooled']:.2f}", "<= 1.5"),
+        ("  KID x 1e3 per target, mean ± SD over 50 subsets (N): outputs | top random | random",
+         "; ".join(kid_cell(k) for k in s["kid_x1e3"]), ""),
         ("not a copy: NN distance >= p5 real-to-real", pct(s["not_a_copy_share"]), "all"),
         ("diversity across seeds / random, median", f"{s['diversity_ratio_median']:.2f}", ">= 0.8"),
     ]
