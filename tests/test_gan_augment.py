@@ -121,6 +121,30 @@ def test_init_from_starts_fully_grown_from_the_source_weights(emoji_dataset, tmp
     assert missing.returncode != 0 and "no such run folder or shipped generator" in missing.stderr
 
 
+@pytest.mark.parametrize("field, value, words", [
+    ("resolution", "x", "ValueError: invalid literal for int()"),
+    ("architecture", [1, 2], "TypeError: architecture is a list"),
+    ("resolution", None, "TypeError"),
+])
+def test_an_init_from_source_with_wrong_kinds_of_values_is_one_line(emoji_dataset, tmp_path, field, value, words):
+    """A source's config is someone else's file: each of these was a traceback."""
+    import shutil
+
+    from nonesuch.gan.folders import pretrained_folder
+
+    source = tmp_path / "source"
+    shutil.copytree(pretrained_folder() / "smileys32", source, ignore=shutil.ignore_patterns("*.npz"))
+    shutil.copy(pretrained_folder() / "smileys64" / "discriminator.safetensors", source)   # any D: never read
+    shutil.copy(pretrained_folder() / "smileys64" / "generator.safetensors", source)
+    info = json.loads((source / "generator.json").read_text())
+    info[field] = value
+    (source / "generator.json").write_text(json.dumps(info))
+    result = nonesuch("train", str(emoji_dataset), "--out", str(tmp_path / "run"), "--init-from", str(source))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"--init-from {source}: {source}: its config cannot seed a run ({words}" in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_resume_on_a_changed_dataset_is_refused(emoji_dataset, tmp_path):
     import shutil
 

@@ -73,6 +73,19 @@ def _damage(kind: str, folder):
         state = json.loads((folder / "state.json").read_text())
         state["sha256"][target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
         (folder / "state.json").write_text(json.dumps(state))
+    elif kind in ("fifo", "dev-zero", "sparse-30G"):  # must be refused without being read
+        target = folder / "generator_ema.safetensors"
+        target.unlink()
+        if kind == "fifo":
+            os.mkfifo(target)
+        elif kind == "dev-zero":
+            os.symlink("/dev/zero", target)
+        else:
+            with open(target, "wb") as f:
+                f.truncate(30 << 30)
+    elif kind in ("state-list", "state-nested"):
+        target = folder / "state.json"
+        target.write_text("[1, 2]" if kind == "state-list" else "[" * 100000)
     else:
         raise AssertionError(kind)
     return target
@@ -80,7 +93,7 @@ def _damage(kind: str, folder):
 
 DAMAGE = ["flip:generator_ema.safetensors", "flip:generator.safetensors", "flip:discriminator.safetensors",
           "flip:optimizers.safetensors", "truncate", "missing", "header", "state-garbage", "state-no-hash",
-          "nan-rehashed"]
+          "nan-rehashed", "fifo", "dev-zero", "sparse-30G", "state-list", "state-nested"]
 
 
 @pytest.mark.parametrize("kind", DAMAGE)

@@ -2,11 +2,13 @@
 by path or by a shipped name, and stopping training on a time budget."""
 
 import json
+import shutil
+import time
 
 import numpy as np
 import pytest
 import torch
-from gan_fixtures import TINY
+from gan_fixtures import TINY, nonesuch
 
 from nonesuch.gan.checkpoint import CheckpointError, list_checkpoints
 from nonesuch.gan.config import resolve_config
@@ -94,3 +96,57 @@ def test_synthesize_is_differentiable_and_features_compose():
     pixels = generator.sample(z.detach(), precision="off").astype(int)
     from nonesuch.gan.sampling import to_uint8
     assert np.abs(to_uint8(images) - pixels).max() <= 1
+
+
+def _edit_info(change):
+    def edit(folder):
+        info = json.loads((folder / "generator.json").read_text())
+        change(info)
+        (folder / "generator.json").write_text(json.dumps(info))
+        return folder / "generator.json"
+    return edit
+
+
+def _replace(name, make):
+    def edit(folder):
+        (folder / name).unlink()
+        make(folder / name)
+        return folder / name
+    return edit
+
+
+def _sparse(size):
+    def make(path):
+        with open(path, "wb") as f:
+            f.truncate(size)
+    return make
+
+
+HOSTILE_FOLDERS = {  # what a copy of smileys32 is given -> the file the error must name
+    "info 2 GB sparse": _replace("generator.json", _sparse(2 << 30)),
+    "info nested 100000 deep": _replace("generator.json", lambda p: p.write_text("[" * 100000)),
+    "no architecture": _edit_info(lambda i: i.pop("architecture")),
+    "files not an object": _edit_info(lambda i: i.update(files=[1])),
+    "stage not an object": _edit_info(lambda i: i.update(stage="x")),
+    "stage alpha nan": _edit_info(lambda i: i["stage"].update(alpha=float("nan"))),
+    "resolution 2**30": _edit_info(lambda i: i.update(resolution=2**30)),
+    "latent_dim 10**9": _edit_info(lambda i: i["architecture"].update(latent_dim=10**9)),
+    "channels 10**9": _edit_info(lambda i: i["architecture"].update(channels=[10**9] * 5)),
+    "channels too few": _edit_info(lambda i: i["architecture"].update(channels=[128])),
+    "weights 30 GB sparse": _replace("generator_ema.safetensors", _sparse(30 << 30)),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_FOLDERS)
+def test_a_hostile_generator_folder_is_one_error_line_naming_the_file(tmp_path, case):
+    """Nothing in a generator folder is trusted: absurd sizes are refused before the network is
+    allocated, files before they are read whole, with one line, exit 1, in seconds."""
+    folder = shutil.copytree(load_generator("smileys32").folder, tmp_path / "g")
+    named = HOSTILE_FOLDERS[case](folder)
+    started = time.monotonic()
+    result = nonesuch("interpolate", str(folder), "--out", str(tmp_path / "walk.gif"), "--seeds", "0,1",
+                      "--frames", "2", timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and str(named) in lines[0]
+    assert time.monotonic() - started < 30 and not (tmp_path / "walk.gif").exists()

@@ -36,11 +36,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save_file
 
+from nonesuch.bounds import check_range
 from nonesuch.gan.errors import CheckpointError
+from nonesuch.gan.folders import read_json_object
+from nonesuch.gan.presets import check_network_size
 from nonesuch.hashing import file_sha256
 
 FORMAT = "nonesuch-checkpoint/1"
 WEIGHT_FILES = ("generator_ema", "generator", "discriminator")
+# Every file is read whole into memory (the bytes hashed are the bytes parsed), so its size is
+# bounded first: the largest preset ("paper", 1024 px) writes ~0.1 GB per network and ~0.4 GB of
+# optimizer moments; a sparse 30 GB file or a link to /dev/zero is refused before it is read.
+MAX_WEIGHTS_FILE_BYTES = 1 << 30
 
 
 @dataclass
@@ -151,10 +158,7 @@ def read_checked(folder: Path, name: str, state: dict) -> tuple[dict[str, torch.
     """The tensors of folder/name and the sha256 of the bytes they were parsed from, which must be
     the sha256 state.json lists for that file, and finite."""
     path = folder / name
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CheckpointError(f"{path}: unreadable ({e.strerror or e})") from e
+    data = read_weights_file(path)
     expected = state.get("sha256", {}).get(name)
     actual = hashlib.sha256(data).hexdigest()
     if expected is None:
@@ -170,6 +174,17 @@ def read_checked(folder: Path, name: str, state: dict) -> tuple[dict[str, torch.
     if bad:
         raise CheckpointError(f"{path}: non-finite values in {', '.join(bad[:3])}")
     return tensors, actual
+
+
+def read_weights_file(path: Path) -> bytes:
+    """The bytes of a weights file: a regular file (a FIFO would block, a device never end) of at
+    most MAX_WEIGHTS_FILE_BYTES; CheckpointError naming it otherwise."""
+    from nonesuch.data.sources import UnreadableSource, read_regular_file
+
+    try:
+        return read_regular_file(path, MAX_WEIGHTS_FILE_BYTES)
+    except UnreadableSource as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def check_checkpoint(folder: Path, names: tuple[str, ...]) -> dict:
@@ -224,13 +239,27 @@ def _checkpoint_folder(run_dir: Path, checkpoint: str | Path | None) -> Path:
 
 
 def read_state(folder: Path) -> dict:
-    try:
-        state = json.loads((folder / "state.json").read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{folder / 'state.json'}: unreadable ({e})") from e
+    state = read_json_object(folder / "state.json")
     if state.get("format") != FORMAT:
         raise CheckpointError(f"{folder / 'state.json'}: unknown format {state.get('format')!r}, expected {FORMAT}")
+    if not isinstance(state.get("sha256", {}), dict) or not isinstance(state.get("stage", {}), dict):
+        raise CheckpointError(f"{folder / 'state.json'}: its sha256 and stage must be JSON objects")
     return state
+
+
+def checked_stage(stage: dict, resolution: int, where: Path) -> tuple[int, float]:
+    """(resolution, alpha) of the stage a checkpoint was trained up to (no resolution: the full
+    one): a power of two from 4 to the network's resolution, alpha from 0 to 1, else
+    CheckpointError naming `where` (sampling would otherwise fail deep inside the network)."""
+    try:
+        stage_resolution, alpha = int(stage.get("resolution") or resolution), float(stage.get("alpha", 1.0))
+        check_range("stage resolution", stage_resolution, 4, resolution)
+        check_range("stage alpha", alpha, 0.0, 1.0)
+        if stage_resolution & (stage_resolution - 1):
+            raise ValueError(f"stage resolution must be a power of two, got {stage_resolution}")
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{where}: {e}") from None
+    return stage_resolution, alpha
 
 
 def load_weights(module: torch.nn.Module, folder: Path, name: str, state: dict, device: str = "cpu") -> str:
@@ -263,10 +292,7 @@ def read_run_config(run_dir: Path) -> dict:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise CheckpointError(f"{run_dir}: not a training run (no config.json); make one with `nonesuch train`")
-    try:
-        return json.loads(config_path.read_text())
-    except ValueError as e:
-        raise CheckpointError(f"{config_path}: not valid JSON ({e})") from e
+    return read_json_object(config_path)
 
 
 def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
@@ -287,6 +313,7 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
     config_dict = read_run_config(run_dir)
     try:
         config = TrainConfig.from_dict(config_dict)
+        check_network_size(config.arch, config.resolution, config.num_classes)   # before allocating it
         generator = config.make_generator()
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{run_dir / 'config.json'}: incompatible with this version of nonesuch ({e})") from e
@@ -296,10 +323,10 @@ def load_generator(run_dir: str | Path, checkpoint: str | Path | None = None, de
         checkpoint = newest_good_checkpoint(run_dir, ("generator_ema.safetensors",), warn or print_warning)
     folder = _checkpoint_folder(run_dir, checkpoint)
     state = read_state(folder)
+    stage = checked_stage(state.get("stage", {}), config.resolution, folder / "state.json")
     weights = folder / "generator_ema.safetensors"
     sha256 = load_weights(generator, folder, weights.name, state, device)
-    generator.stage_resolution = int(state["stage"]["resolution"])
-    generator.stage_alpha = float(state["stage"]["alpha"])
+    generator.stage_resolution, generator.stage_alpha = stage
     generator.to(device).eval().requires_grad_(False)
     return LoadedGenerator(
         generator=generator, latent_dim=config.arch.latent_dim, resolution=config.resolution,

@@ -20,6 +20,9 @@ FORMAT = "nonesuch-generator/1"
 INFO_FILE = "generator.json"
 WEIGHTS = "generator_ema.safetensors"            # what every image is made from
 FINE_TUNING_WEIGHTS = ("generator.safetensors", "discriminator.safetensors")   # optional
+# generator.json, config.json and state.json are a few kB (a conditional run's class names, tens);
+# a bound keeps a 2 GB sparse file or a link to /dev/zero from being read into memory.
+MAX_JSON_FILE_BYTES = 16 << 20
 
 
 @dataclass
@@ -96,11 +99,30 @@ def generator_folder(source: str | Path) -> Path:
 
 def read_info(folder: Path) -> GeneratorInfo:
     path = Path(folder) / INFO_FILE
+    data = read_json_object(path)
+    if data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown format {data.get('format')!r}, expected {FORMAT}")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable ({error})") from error
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        found = data.get("format") if isinstance(data, dict) else None
-        raise CheckpointError(f"{path}: unknown format {found!r}, expected {FORMAT}")
-    return GeneratorInfo.from_dict(data)
+        info = GeneratorInfo.from_dict(data)
+    except TypeError as error:           # a required key missing
+        raise CheckpointError(f"{path}: incomplete ({error})") from error
+    for key in ("architecture", "stage", "trained_on", "scores", "files"):
+        if not isinstance(getattr(info, key), dict):
+            raise CheckpointError(f"{path}: {key} must be a JSON object, got {getattr(info, key)!r:.40}")
+    return info
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in the regular file `path`, read with a size bound (no FIFO that blocks, no
+    endless device, no nesting deep enough to crash the parser); CheckpointError otherwise."""
+    from nonesuch.data.sources import UnreadableSource, read_regular_file
+
+    try:
+        data = json.loads(read_regular_file(path, MAX_JSON_FILE_BYTES))
+    except UnreadableSource as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except (ValueError, RecursionError) as error:   # RecursionError: [[[[... 100000 deep
+        raise CheckpointError(f"{path}: not valid JSON ({str(error)[:200]})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a JSON object (it holds a {type(data).__name__})")
+    return data

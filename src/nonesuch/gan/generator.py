@@ -26,6 +26,8 @@ the network's parameters frozen (requires_grad False): gradients flow to the inp
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -176,27 +178,32 @@ def load_generator(source: str | Path, checkpoint: str | Path | None = None,
 
 
 def _load_exported(folder: Path, device: str) -> Generator:
-    from nonesuch.gan.checkpoint import load_weights
+    from nonesuch.gan.checkpoint import checked_stage, load_weights, read_weights_file
     from nonesuch.gan.networks import ProgressiveGenerator
-    from nonesuch.gan.presets import Architecture
-    from nonesuch.hashing import file_sha256
+    from nonesuch.gan.presets import Architecture, check_network_size
 
     info = read_info(folder)
+    try:       # everything generator.json claims is checked before the network is allocated
+        arch = Architecture(info.architecture["name"], int(info.architecture["latent_dim"]),
+                            tuple(info.architecture["channels"]))
+        check_network_size(arch, info.resolution, len(info.class_names))
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise CheckpointError(f"{folder / INFO_FILE}: cannot build its network ({error})") from None
+    stage = checked_stage(info.stage, info.resolution, folder / INFO_FILE)
     weights = folder / WEIGHTS
-    if not weights.is_file():
+    if not os.path.lexists(weights):
         raise CheckpointError(f"{weights}: missing; an exported generator needs its EMA weights")
-    sha256 = file_sha256(weights)
+    sha256 = hashlib.sha256(read_weights_file(weights)).hexdigest()    # a bounded read of a regular file
     if info.files.get(WEIGHTS) not in (None, sha256):
-        raise CheckpointError(f"{weights}: sha256 {sha256[:12]} is not the {info.files[WEIGHTS][:12]} "
+        raise CheckpointError(f"{weights}: sha256 {sha256[:12]} is not the {str(info.files[WEIGHTS])[:12]} "
                               f"that {INFO_FILE} names; the file was changed or damaged")
     try:
-        arch = info.architecture
-        network = ProgressiveGenerator(Architecture(arch["name"], int(arch["latent_dim"]), tuple(arch["channels"])),
-                                       info.resolution, len(info.class_names), tuple(info.attention))
+        network = ProgressiveGenerator(arch, info.resolution, len(info.class_names), tuple(info.attention))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{folder / INFO_FILE}: cannot build its network ({error})") from error
     load_weights(network, folder, WEIGHTS, {"sha256": {WEIGHTS: sha256}}, device)   # parsed from bytes re-hashed
-    return Generator(_ready(network, info.stage, device), info, folder, sha256)
+    network.stage_resolution, network.stage_alpha = stage
+    return Generator(network.to(device).eval().requires_grad_(False), info, folder, sha256)
 
 
 def _load_run(folder: Path, checkpoint: str | Path | None, device: str) -> Generator:
@@ -205,19 +212,16 @@ def _load_run(folder: Path, checkpoint: str | Path | None, device: str) -> Gener
     loaded = checkpoints.load_generator(folder, checkpoint, device=device)
     state = checkpoints.read_state(loaded.checkpoint_path.parent)
     config = loaded.config
+    try:
+        images_seen = int(state.get("images_seen", 0))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{loaded.checkpoint_path.parent / 'state.json'}: images_seen ({error})") from None
     info = GeneratorInfo(
         name=folder.name, architecture=dict(config.get("architecture") or {}),
         resolution=loaded.resolution, attention=list(config.get("attention", [])),
-        class_names=loaded.class_names, stage=dict(state["stage"]),
-        checkpoint=loaded.checkpoint_path.parent.name, images_seen=int(state.get("images_seen", 0)),
+        class_names=loaded.class_names,
+        stage={"resolution": loaded.generator.stage_resolution, "alpha": loaded.generator.stage_alpha},
+        checkpoint=loaded.checkpoint_path.parent.name, images_seen=images_seen,
         trained_on={"dataset": config.get("dataset")}, files={WEIGHTS: loaded.checkpoint_sha256})
     info.architecture.setdefault("latent_dim", loaded.latent_dim)
     return Generator(loaded.generator, info, folder, loaded.checkpoint_sha256)
-
-
-def _ready(network: torch.nn.Module, stage: dict, device: str) -> torch.nn.Module:
-    """Sampling mode: the stage it was trained up to (a checkpoint from before full size samples
-    at that stage, upsampled to the full resolution), eval(), frozen parameters."""
-    network.stage_resolution = int(stage.get("resolution") or network.resolution)
-    network.stage_alpha = float(stage.get("alpha", 1.0))
-    return network.to(device).eval().requires_grad_(False)

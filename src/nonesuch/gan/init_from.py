@@ -9,13 +9,13 @@ records which weights it started from (path and sha256) in its config.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from nonesuch.gan import checkpoint
+from nonesuch.gan.folders import read_json_object
 from nonesuch.hashing import file_sha256
 
 NETWORKS = ("generator", "discriminator", "generator_ema")
@@ -64,19 +64,25 @@ def _training_config(path: Path) -> dict:
     for name in ("config.json", "generator.json"):
         if (path / name).is_file():
             try:
-                return json.loads((path / name).read_text())
-            except ValueError as e:
-                raise InitError(f"{path / name}: not valid JSON ({e})") from e
+                return read_json_object(path / name)       # bounded: no 2 GB or endless file in memory
+            except checkpoint.CheckpointError as e:
+                raise InitError(str(e)) from None
     raise InitError(f"{path}: no config.json or generator.json beside the weights")
 
 
 def inherited_options(source: InitSource) -> dict:
     """What the new run must share with its source to load its weights."""
     t = source.training  # a run's config.json, or an exported generator.json (no "conditional" key)
-    conditional = bool(t.get("conditional", bool(t.get("class_names"))))
-    return {"architecture": t["architecture"], "preset": t["architecture"].get("name", t.get("preset", "cpu")),
-            "resolution": int(t["resolution"]), "attention": list(t.get("attention", [])),
-            "conditional": conditional, "class_names": list(t.get("class_names", [])) if conditional else []}
+    try:                 # the file is the source's, not ours: any value may be of the wrong kind
+        conditional = bool(t.get("conditional", bool(t.get("class_names"))))
+        if not isinstance(t["architecture"], dict):
+            raise TypeError(f"architecture is a {type(t['architecture']).__name__}, not an object")
+        return {"architecture": t["architecture"], "preset": t["architecture"].get("name", t.get("preset", "cpu")),
+                "resolution": int(t["resolution"]), "attention": list(t.get("attention", [])),
+                "conditional": conditional, "class_names": list(t.get("class_names", [])) if conditional else []}
+    except (KeyError, TypeError, ValueError) as error:
+        raise InitError(f"{source.description}: its config cannot seed a run ({type(error).__name__}: "
+                        f"{str(error)[:120]})") from None
 
 
 def load_source_weights(source: InitSource, generator, discriminator, generator_ema, device,

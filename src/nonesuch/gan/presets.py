@@ -42,6 +42,32 @@ def architecture(name: str) -> Architecture:
     return PRESETS[name]
 
 
+# What a network read from a file (a run's config.json, a generator.json) may claim, checked
+# before it is built: twice the widest preset ("paper": latent 512, 512 channels) is at most
+# ~0.6 GB of weights, where a claim of 10**9 channels would ask for terabytes.
+MAX_LATENT_DIM = 2048
+MAX_CHANNELS = 1024
+MAX_CLASSES = 10_000                  # the label embedding is classes x latent_dim floats
+
+
+def check_network_size(arch: Architecture, resolution: int, num_classes: int) -> None:
+    """ValueError (or TypeError for a value that is not a number) unless the network these
+    describe is one nonesuch could have trained: called before allocating it."""
+    from nonesuch.bounds import check_range
+    from nonesuch.data.dataset import MAX_RESOLUTION, MIN_RESOLUTION
+
+    check_range("resolution", resolution, MIN_RESOLUTION, MAX_RESOLUTION)
+    if not isinstance(resolution, int) or resolution & (resolution - 1):
+        raise ValueError(f"resolution must be a power of two, got {resolution}")
+    check_range("latent_dim", arch.latent_dim, 1, MAX_LATENT_DIM)
+    levels = resolution.bit_length() - 2                 # 4, 8, ..., resolution
+    if len(arch.channels) < levels:
+        raise ValueError(f"channels lists {len(arch.channels)} levels, {resolution} px needs {levels}")
+    for channels in arch.channels[:levels]:
+        check_range("channels", channels, 1, MAX_CHANNELS)
+    check_range("classes", num_classes, 0, MAX_CLASSES)
+
+
 # What --smoke means: every part of training (growth to 16 px, fades, attention, conditioning
 # when the dataset has labels, snapshot grid, metric, checkpoint, resume) on a tiny schedule.
 SMOKE_OPTIONS = dict(preset="smoke", attention=[8], kimg=0.128, snapshot_kimg=0.32, metric_images=8,
