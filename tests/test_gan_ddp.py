@@ -59,3 +59,13 @@ def test_training_threads_ignore_momentary_load(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert distributed.training_threads() == 1
     assert distributed.training_threads(2) == 2
+
+
+def test_a_hostile_thread_count_from_the_environment_or_a_run_is_capped(monkeypatch):
+    """OMP_NUM_THREADS=100000, or a config.json saying so, reached torch.set_num_threads: a segfault."""
+    from nonesuch.gan import distributed
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "100000")
+    assert distributed.training_threads() == distributed.MAX_THREADS
+    assert distributed.training_threads(10 ** 9) == distributed.MAX_THREADS
+    assert distributed.training_threads(16) == 16        # a bigger machine's honest count is kept

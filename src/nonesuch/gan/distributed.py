@@ -48,6 +48,12 @@ def choose_device(name: str) -> torch.device:
     return device
 
 
+# A count from the environment or a run's config.json is trusted up to here and no further:
+# torch.set_num_threads(100000) segfaults, while an honest count from a bigger machine (resumed
+# here with the same count, so the run continues exactly) is far below it.
+MAX_THREADS = 256
+
+
 def training_threads(requested: int = 0) -> int:
     """Threads for each training process: `requested` if > 0 (--threads, or the count saved in
     the run), else OMP_NUM_THREADS if set, else this process's share of the CPUs it may use.
@@ -59,10 +65,10 @@ def training_threads(requested: int = 0) -> int:
     spin-wait for each other, and a 2-thread step on cores other processes hold was measured
     3-30x slower than a 1-thread one (benchmarks/bench_train.py).
     """
-    if requested > 0:
-        return requested
+    if requested > 0:                 # --threads is checked at the CLI; a saved run's count is not
+        return min(requested, MAX_THREADS)
     if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-        return int(os.environ["OMP_NUM_THREADS"])
+        return min(int(os.environ["OMP_NUM_THREADS"]), MAX_THREADS)
     # Processes sharing one machine's cores (torchrun) must not each start a thread per core.
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
     return max(1, len(usable_cpus()) // max(1, local_processes))
