@@ -150,3 +150,22 @@ def test_a_hostile_generator_folder_is_one_error_line_naming_the_file(tmp_path, 
     assert result.returncode == 1 and len(lines) == 1, lines
     assert lines[0].startswith("error: ") and str(named) in lines[0]
     assert time.monotonic() - started < 30 and not (tmp_path / "walk.gif").exists()
+
+
+def test_a_damaged_shipped_generator_is_a_warning_and_the_rest_are_listed(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nonesuch.cli import app
+    from nonesuch.gan import folders
+
+    shipped = tmp_path / "pretrained"
+    shutil.copytree(folders.pretrained_folder() / "smileys32", shipped / "smileys32")
+    (shipped / "broken").mkdir()
+    (shipped / "broken" / "generator.json").write_text("[[[")
+    monkeypatch.setattr(folders, "pretrained_folder", lambda: shipped)
+    result = CliRunner().invoke(app, ["generators"])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output and "broken/generator.json: not valid JSON" in result.output
+    assert "smileys32  32 px" in result.output
+    missing = CliRunner().invoke(app, ["generate", "nosuch", "--count", "1", "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 1 and "(broken, smileys32)" in missing.output

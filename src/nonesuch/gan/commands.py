@@ -148,9 +148,15 @@ def _smoke(dataset: Path, out: Path, options: dict) -> None:
 
 def generators_command() -> None:
     """List the generators that ship with nonesuch: any command that takes a RUN takes their name."""
-    from nonesuch.gan.folders import list_generators, pretrained_folder
+    from nonesuch.gan.folders import CheckpointError, pretrained_folder, read_info, shipped_names
+    from nonesuch.progress import print_warning
 
-    for info in list_generators():
+    for name in shipped_names():
+        try:
+            info = read_info(pretrained_folder() / name)
+        except CheckpointError as error:     # a damaged install: say so, and list the rest
+            print_warning(error)
+            continue
         classes = f"{len(info.class_names)} classes" if info.class_names else "unconditional"
         data = info.trained_on
         scores = ", ".join(f"{k.upper()} {v:g}" for k, v in info.scores.items() if k in ("fid", "kid"))

@@ -63,10 +63,14 @@ def pretrained_folder() -> Path:
     return Path(str(resources.files("nonesuch") / "pretrained"))
 
 
+def shipped_names() -> list[str]:
+    """The shipped generators' names, read from the folder names alone (nothing to parse)."""
+    return [folder.name for folder in sorted(pretrained_folder().iterdir()) if (folder / INFO_FILE).is_file()]
+
+
 def list_generators() -> list[GeneratorInfo]:
     """The shipped generators, by name."""
-    return [read_info(folder) for folder in sorted(pretrained_folder().iterdir())
-            if (folder / INFO_FILE).is_file()]
+    return [read_info(pretrained_folder() / name) for name in shipped_names()]
 
 
 def is_generator(source: str | Path) -> bool:
@@ -92,7 +96,7 @@ def generator_folder(source: str | Path) -> Path:
     shipped = pretrained_folder() / str(source)
     if (shipped / INFO_FILE).is_file():
         return shipped
-    names = ", ".join(info.name for info in list_generators())
+    names = ", ".join(shipped_names())
     raise CheckpointError(f"{source}: no such folder, and not the name of a shipped generator "
                           f"({names})")
 
