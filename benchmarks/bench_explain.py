@@ -5,8 +5,11 @@
         --iterations 60 --pool 64 --speed-iterations 20                   # a small run
 
 Default: the shipped smileys32 generator, reals = the 171 smileys (/work/out/smileys64 at 32 px),
-10 ImageNet classes that fit round yellow faces x 8 seeds, 200 iterations. Measured per run
-(target x seed), against issue 12's goals:
+10 ImageNet classes that fit round yellow faces x 8 seeds, 200 iterations. `explain_dataset.py OUT`
+builds the reals with three curation targets (hearts, cat-faces, sad-faces) for `curate:` specs.
+--ceiling / --margin run explain's ceiling (README "Explain"); --seeds 64 --inception-pool 512 is
+the protocol with N = 64 outputs per target for KID (printed with its spread over subsets).
+Measured per run (target x seed), against issue 12's goals:
 1. activation: the output beats >= 99 % of real images on the target (goal: >= 90 % of runs),
    and beats the best of N random samples at equal compute (N = 3 x iterations: a backward
    pass costs about two forward passes), drawn from one pool shared by all targets;
