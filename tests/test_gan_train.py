@@ -110,6 +110,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     (["--lr", "-1"], "--lr must be a number above 0"),
     (["--lecam", "nan"], "--lecam must be at least 0.0, got nan"),   # trained on, ignored
     (["--gp-interval", "0"], "--gp-interval must be at least 1, got 0"),
+    (["--resolution", "0"], "--resolution must be from 4 to 1024 px, got 0"),
     (["--snapshot-kimg", "nan"], "--snapshot-kimg must be a number above 0, got nan"),
     (["--metric-images", f"{10 ** 12}"], "--metric-images must be from 0 to 100000"),
     (["--metric-images", "-1"], "--metric-images must be from 0 to 100000"),

@@ -79,3 +79,11 @@ def test_cli_pad_and_background_are_saved_in_the_config(emoji_folder, tmp_path):
     config = json.loads((tmp_path / "ds" / "dataset.json").read_text())["config"]
     assert config["crop"] == "pad" and config["background"] == "black" and config["min_size"] == 8
     assert Dataset(tmp_path / "ds").images(8)[:, 0, 0].max() < 10  # transparent corners over black
+
+
+def test_resolution_0_is_refused_not_read_as_the_default(emoji_dataset, tmp_path):
+    for verb in (["show", str(emoji_dataset), "--out", str(tmp_path / "s.png")],
+                 ["export", str(emoji_dataset), "--out", str(tmp_path / "x")]):
+        result = CliRunner().invoke(app, [*verb, "--resolution", "0"])
+        assert result.exit_code == 1 and "has no 0 px images" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

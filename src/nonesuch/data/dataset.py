@@ -221,7 +221,7 @@ class Dataset:
 
     def images(self, resolution: int | None = None) -> np.ndarray:
         """Memory-mapped [N, R, R, 3] uint8 array; R defaults to the largest resolution."""
-        resolution = resolution or self.resolution
+        resolution = self.resolution if resolution is None else resolution     # 0 is no resolution, not 'the default'
         if resolution not in self.resolutions:
             raise DatasetError(
                 f"{self.root}: has no {resolution} px images (it has {', '.join(map(str, self.resolutions))})"

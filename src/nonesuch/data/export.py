@@ -75,7 +75,7 @@ def export_dataset(dataset: str | Path, out: str | Path, resolution: int | None 
     when `out` ends in .zip. Refuses to write over anything that exists."""
     ds = Dataset(dataset)
     images = ds.images(resolution)                    # raises DatasetError for a missing resolution
-    resolution = images.shape[1] if len(images) else (resolution or ds.resolution)
+    resolution = images.shape[1] if len(images) else (ds.resolution if resolution is None else resolution)
     out = Path(out)
     if out.exists():
         raise DatasetError(f"{out}: already exists; choose a new --out (an export never overwrites)")

@@ -39,12 +39,14 @@ def check_given_numbers(options: dict) -> None:
     combination (--batch over processes) is validate()'s, in train.py."""
     from nonesuch.bounds import check_positive, check_range
     from nonesuch.cpus import check_cpu_count
+    from nonesuch.data.dataset import MAX_RESOLUTION, MIN_RESOLUTION
     from nonesuch.generate.sampling import MAX_SEED
     from nonesuch.metrics.evaluate import MAX_GENERATED
 
     checks = {
         "kimg": lambda v: check_positive("--kimg", v, MAX_KIMG),
         "batch": lambda v: check_range("--batch", v, 4, MAX_BATCH),
+        "resolution": lambda v: check_range("--resolution", v, MIN_RESOLUTION, MAX_RESOLUTION, " px"),
         "lr": lambda v: check_positive("--lr", v),
         "lecam": lambda v: check_range("--lecam", v, 0.0),
         "gp_interval": lambda v: check_range("--gp-interval", v, 1),
