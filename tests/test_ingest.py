@@ -209,3 +209,30 @@ def test_a_decoder_crash_costs_only_that_file(emoji_folder, tmp_path, monkeypatc
     assert summary.rejected[0]["source"].endswith("1F453-poison.png")
     assert [r.source for r in Dataset(tmp_path / "ds").records()] == sorted(
         str(p) for p in (src / "objects").glob("*.png") if "poison" not in p.name)
+
+
+def test_a_stuck_worker_costs_only_that_file(emoji_folder, tmp_path, monkeypatch):
+    """A worker that never answers (a fork that inherited a held lock hung CI this way) is killed
+    after STALL_TIMEOUT_S, its pool replaced, and only the file it was stuck on is rejected."""
+    import time
+
+    from nonesuch.data import decode_pool
+
+    real = decode_pool.read_and_decode
+
+    def hangs_on_poison(payload, *args):
+        if str(payload).endswith("poison.png"):
+            time.sleep(3600)
+        return real(payload, *args)
+
+    monkeypatch.setattr(decode_pool, "read_and_decode", hangs_on_poison)
+    monkeypatch.setattr(decode_pool, "STALL_TIMEOUT_S", 3.0)
+    src = tmp_path / "src"
+    shutil.copytree(emoji_folder / "objects", src / "objects")
+    shutil.copy(src / "objects" / "1F453.png", src / "objects" / "1F453-poison.png")
+    started = time.perf_counter()
+    summary = ingest([src], tmp_path / "ds", IngestConfig(resolution=8, workers=2), show_progress=False)
+    assert time.perf_counter() - started < 60
+    assert summary.ingested == 12
+    assert [r["reason"] for r in summary.rejected] == [decode_pool.STALL_REASON]
+    assert summary.rejected[0]["source"].endswith("1F453-poison.png")

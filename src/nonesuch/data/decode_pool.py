@@ -35,6 +35,7 @@ Task = tuple[SourceEntry, bytes | Path | str]  # payload: member bytes, file pat
 Result = tuple[SourceEntry, tuple]
 
 CRASH_REASON = "crashed the image decoder (a worker process died reading it)"
+STALL_REASON = "stalled the image decoder (no result in time; its worker was killed)"
 
 # ---- worker side ------------------------------------------------------------------------------
 
@@ -95,6 +96,11 @@ def _decode_chunk(tasks: list[Task]) -> list[Result]:
 
 WORKER_START_TIMEOUT_S = 120.0   # the first task: a worker that never starts fails loudly, not forever
 WORKER_EXIT_TIMEOUT_S = 10.0
+# No chunk back for this long: a worker is stuck, not slow (the largest image --max-pixels allows
+# decodes in seconds). A forked worker can deadlock on a lock another thread of this process held
+# at the fork (it hung the test suite in CI); such a pool is killed and its chunks retried in a
+# fresh one, like a pool a crashing decoder broke.
+STALL_TIMEOUT_S = 120.0
 
 
 class DecoderPool:
@@ -123,13 +129,21 @@ class DecoderPool:
         another thread of this process held one of Python's own locks at the moment of the fork
         (seen once in the test suite: ingest hung in shutdown on such a worker). Every result has
         been collected by now, so a worker that does not exit in time is killed, not waited for."""
+        self._stop(WORKER_EXIT_TIMEOUT_S)
+
+    def _stop(self, grace_s: float) -> None:
         processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.join(timeout=WORKER_EXIT_TIMEOUT_S)
+            process.join(timeout=grace_s)
             if process.is_alive():
                 process.kill()
                 process.join(timeout=WORKER_EXIT_TIMEOUT_S)
+
+    def _restart(self) -> None:
+        """A fresh pool in place of a broken or stuck one, whose workers are killed, not awaited."""
+        self._stop(0.0)
+        self._executor = self._start()
 
 
     def _next_chunk(self, tasks: Iterator[Task]) -> list[Task]:
@@ -153,8 +167,8 @@ class DecoderPool:
                 return
             chunk, future = in_flight[0]
             try:
-                done = future.result()
-            except BrokenProcessPool:
+                done = future.result(timeout=STALL_TIMEOUT_S)
+            except (BrokenProcessPool, TimeoutError):
                 yield from self._isolate_crash([c for c, _ in in_flight])
                 in_flight.clear()
                 bytes_in_flight = 0
@@ -165,12 +179,13 @@ class DecoderPool:
 
     def _isolate_crash(self, chunks: list[list[Task]]) -> Iterator[Result]:
         """Retry every task that was in flight, one at a time, in a fresh pool."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor = self._start()
+        self._restart()
         for task in (task for chunk in chunks for task in chunk):
             try:
-                yield self._executor.submit(decode_task, task).result()
+                yield self._executor.submit(decode_task, task).result(timeout=STALL_TIMEOUT_S)
             except BrokenProcessPool:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._start()
+                self._restart()
                 yield task[0], ("rejected", CRASH_REASON)
+            except TimeoutError:
+                self._restart()
+                yield task[0], ("rejected", STALL_REASON)
