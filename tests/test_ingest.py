@@ -185,28 +185,37 @@ def test_out_inside_a_source_folder_is_never_read(emoji_folder, tmp_path):
     assert again.ingested == 0 and again.rejected == [] and again.images_in_dataset == 12
 
 
-def test_a_decoder_crash_costs_only_that_file(emoji_folder, tmp_path, monkeypatch):
-    """A worker that dies (as a C decoder would on a hostile file) is replaced, and only the file
-    it died on is rejected. Workers are forked, so they inherit this test's patched decoder."""
-    import os
-
+def ingest_with_poison(emoji_folder, tmp_path, monkeypatch, on_poison):
+    """Ingest 12 emoji and a 13th, *-poison.png, on which the decoder calls on_poison() first.
+    Workers are forked, so they inherit the patched decoder."""
     from nonesuch.data import decode_pool
 
     real = decode_pool.read_and_decode
 
-    def segfaults_on_poison(payload, *args):
+    def poisoned(payload, *args):
         if str(payload).endswith("poison.png"):
-            os._exit(139)
+            on_poison()
         return real(payload, *args)
 
-    monkeypatch.setattr(decode_pool, "read_and_decode", segfaults_on_poison)
+    monkeypatch.setattr(decode_pool, "read_and_decode", poisoned)
     src = tmp_path / "src"
     shutil.copytree(emoji_folder / "objects", src / "objects")
     shutil.copy(src / "objects" / "1F453.png", src / "objects" / "1F453-poison.png")
     summary = ingest([src], tmp_path / "ds", IngestConfig(resolution=8, workers=2), show_progress=False)
     assert summary.ingested == 12
-    assert [r["reason"] for r in summary.rejected] == [decode_pool.CRASH_REASON]
-    assert summary.rejected[0]["source"].endswith("1F453-poison.png")
+    assert len(summary.rejected) == 1 and summary.rejected[0]["source"].endswith("1F453-poison.png")
+    return summary, src
+
+
+def test_a_decoder_crash_costs_only_that_file(emoji_folder, tmp_path, monkeypatch):
+    """A worker that dies (as a C decoder would on a hostile file) is replaced, and only the file
+    it died on is rejected."""
+    import os
+
+    from nonesuch.data import decode_pool
+
+    summary, src = ingest_with_poison(emoji_folder, tmp_path, monkeypatch, lambda: os._exit(139))
+    assert summary.rejected[0]["reason"] == decode_pool.CRASH_REASON
     assert [r.source for r in Dataset(tmp_path / "ds").records()] == sorted(
         str(p) for p in (src / "objects").glob("*.png") if "poison" not in p.name)
 
@@ -218,21 +227,8 @@ def test_a_stuck_worker_costs_only_that_file(emoji_folder, tmp_path, monkeypatch
 
     from nonesuch.data import decode_pool
 
-    real = decode_pool.read_and_decode
-
-    def hangs_on_poison(payload, *args):
-        if str(payload).endswith("poison.png"):
-            time.sleep(3600)
-        return real(payload, *args)
-
-    monkeypatch.setattr(decode_pool, "read_and_decode", hangs_on_poison)
     monkeypatch.setattr(decode_pool, "STALL_TIMEOUT_S", 3.0)
-    src = tmp_path / "src"
-    shutil.copytree(emoji_folder / "objects", src / "objects")
-    shutil.copy(src / "objects" / "1F453.png", src / "objects" / "1F453-poison.png")
     started = time.perf_counter()
-    summary = ingest([src], tmp_path / "ds", IngestConfig(resolution=8, workers=2), show_progress=False)
+    summary, _ = ingest_with_poison(emoji_folder, tmp_path, monkeypatch, lambda: time.sleep(3600))
     assert time.perf_counter() - started < 60
-    assert summary.ingested == 12
-    assert [r["reason"] for r in summary.rejected] == [decode_pool.STALL_REASON]
-    assert summary.rejected[0]["source"].endswith("1F453-poison.png")
+    assert summary.rejected[0]["reason"] == decode_pool.STALL_REASON
