@@ -96,12 +96,13 @@ def _cell(row: dict, column: str) -> str:
 
 def _row_image(row: dict, by_hash: dict[str, int], by_source: dict[str, int]) -> int | None:
     """The dataset index a row names by idx, sha256 or source; None if it names none."""
-    if _cell(row, "idx"):
-        return int(_cell(row, "idx")) if _cell(row, "idx").isdigit() else None
-    if _cell(row, "sha256"):
-        return by_hash.get(_cell(row, "sha256"))
+    idx, sha256, source = _cell(row, "idx"), _cell(row, "sha256"), _cell(row, "source")
+    if idx:
+        return int(idx) if idx.isdigit() else None
+    if sha256:
+        return by_hash.get(sha256)
     try:
-        return by_source.get(str(Path(_cell(row, "source")).resolve())) if _cell(row, "source") else None
+        return by_source.get(str(Path(source).resolve())) if source else None
     except (OSError, ValueError):      # a NUL byte or an over-long name is no image of ours
         return None
 
