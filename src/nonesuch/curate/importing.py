@@ -2,14 +2,18 @@
 
 A folder is matched to dataset images by the SHA-256 of each file's bytes (what ingest recorded),
 falling back to the source path, so images can be copied out, sorted by hand and brought back.
-A CSV has a `label` column (keep/discard/skip, or 1/0) and one of `idx`, `sha256` or `source`.
+A CSV has a `label` column (keep/discard/skip, or 1/0) and one of `idx`, `sha256` or `source`;
+an image named on several rows takes the last row's label, as it would in the labelling page.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 from pathlib import Path
+from typing import Iterator
 
 from nonesuch.curate.errors import CurateError
 from nonesuch.curate.labels import LabelStore
@@ -18,6 +22,11 @@ from nonesuch.data.sources import MAX_IMAGE_FILE_BYTES, UnreadableSource, read_r
 from nonesuch.hashing import file_sha256
 
 MAX_CSV_BYTES = 256 << 20      # millions of rows; a dataset's labels are far fewer
+# A row is a label and an index, hash or path (a path is at most 4 kB, and the csv module refuses
+# a field over 128 kB); a longer line is refused before the csv module splits it: one line of
+# 30 MB of commas was a list of 30 million fields (700 MB).
+MAX_CSV_LINE = 1 << 20
+_INDEX = re.compile(r"[0-9]{1,18}")   # ASCII digits only: '²' and '٣' pass str.isdigit()
 
 _SYNONYMS = {"keep": "keep", "1": "keep", "true": "keep", "yes": "keep",
              "discard": "discard", "0": "discard", "false": "discard", "no": "discard", "skip": "skip"}
@@ -28,7 +37,7 @@ def import_labels(dataset: Dataset, target: str, source: str | Path) -> dict[str
     source = Path(source)
     if source.is_dir():
         items = _from_folder(dataset, source)
-    elif source.is_file():
+    elif os.path.lexists(source):     # a FIFO or a device is refused by name in the read
         items = _from_csv(dataset, source)
     else:
         raise CurateError(f"{source}: no such folder or CSV file")
@@ -67,26 +76,39 @@ def _from_folder(dataset: Dataset, folder: Path) -> list[tuple[int, str]]:
 
 def _from_csv(dataset: Dataset, path: Path) -> list[tuple[int, str]]:
     by_hash, by_source = _lookup(dataset)
-    try:          # bounded and decoded up front: a hostile file fails here, in one line
-        text = read_regular_file(path, MAX_CSV_BYTES).decode("utf-8-sig")    # -sig: Excel's BOM
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    try:          # bounded and checked up front: a hostile file fails here, in one line
+        data = read_regular_file(path, MAX_CSV_BYTES)
+        data.decode("utf-8-sig")                                    # -sig: Excel's BOM
     except UnreadableSource as error:
         raise CurateError(f"{path}: {error}") from None
     except UnicodeDecodeError as error:
         raise CurateError(f"{path}: not UTF-8 text (byte {error.start} is {_byte_at(error)})") from None
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    rows = csv.DictReader(_bounded_lines(text, path))
+    labels: dict[int, str] = {}       # one per image, so memory follows the dataset, not the file
+    try:
+        columns = set(rows.fieldnames or ())
+        if "label" not in columns or not columns & {"idx", "sha256", "source"}:
+            raise CurateError(f"{path}: needs a 'label' column and one of 'idx', 'sha256', 'source'")
+        for row in rows:
+            label = _SYNONYMS.get(_cell(row, "label").lower())
+            idx = _row_image(row, by_hash, by_source)
+            if label is None or idx is None or not 0 <= idx < len(dataset):
+                raise CurateError(f"{path}:{rows.line_num}: cannot use {str(dict(row))[:200]} "
+                                  f"(unknown label or image)")
+            labels.pop(idx, None)     # re-inserted: the order is that of each image's last row
+            labels[idx] = label
     except csv.Error as error:
         raise CurateError(f"{path}: not a CSV file ({error})") from None
-    columns = set(rows[0]) if rows else set()
-    if "label" not in columns or not columns & {"idx", "sha256", "source"}:
-        raise CurateError(f"{path}: needs a 'label' column and one of 'idx', 'sha256', 'source'")
-    items = []
-    for line, row in enumerate(rows, start=2):
-        label = _SYNONYMS.get(_cell(row, "label").lower())
-        idx = _row_image(row, by_hash, by_source)
-        if label is None or idx is None or not 0 <= idx < len(dataset):
-            raise CurateError(f"{path}:{line}: cannot use {str(dict(row))[:200]} (unknown label or image)")
-        items.append((idx, label))
-    return items
+    return list(labels.items())
+
+
+def _bounded_lines(text: io.TextIOBase, path: Path) -> Iterator[str]:
+    """The lines of `text`, refusing one longer than MAX_CSV_LINE before it is read whole."""
+    for number, line in enumerate(iter(lambda: text.readline(MAX_CSV_LINE + 1), ""), start=1):
+        if len(line) > MAX_CSV_LINE:
+            raise CurateError(f"{path}:{number}: line longer than {MAX_CSV_LINE} characters; not a label CSV")
+        yield line
 
 
 def _cell(row: dict, column: str) -> str:
@@ -98,7 +120,7 @@ def _row_image(row: dict, by_hash: dict[str, int], by_source: dict[str, int]) ->
     """The dataset index a row names by idx, sha256 or source; None if it names none."""
     idx, sha256, source = _cell(row, "idx"), _cell(row, "sha256"), _cell(row, "source")
     if idx:
-        return int(idx) if idx.isdigit() else None
+        return int(idx) if _INDEX.fullmatch(idx) else None
     if sha256:
         return by_hash.get(sha256)
     try:

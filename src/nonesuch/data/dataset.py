@@ -32,6 +32,7 @@ from urllib.parse import quote
 import numpy as np
 
 from nonesuch import atomic
+from nonesuch.data.sources import UnreadableSource, read_regular_file, regular_file_problem
 from nonesuch.errors import NonesuchError
 from nonesuch.folder_lock import LOCK_NAME, FolderLock, FolderLockedError
 from nonesuch.names import from_db, printable, to_db
@@ -157,17 +158,22 @@ def _record(row: tuple, names: list[str]) -> ImageRecord:
     return ImageRecord(**values)
 
 
+# dataset.json holds a config and a few names: kilobytes. Read past this it is not ours (a sparse
+# file claiming 3 GB took 6.5 GB of memory to find that out).
+MAX_META_BYTES = 16 << 20
+
+
 def _read_meta(root: Path) -> dict:
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
         raise DatasetError(f"{root}: not a nonesuch dataset (no dataset.json); make one with `nonesuch ingest`")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(read_regular_file(meta_path, MAX_META_BYTES).decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("not a JSON object")
         if meta.get("format") == FORMAT:
             resolutions_up_to(int(meta["resolution"]))
-    except (OSError, ValueError, KeyError, TypeError, DatasetError) as e:
+    except (OSError, ValueError, KeyError, TypeError, DatasetError, UnreadableSource) as e:
         raise DatasetError(f"{meta_path}: damaged ({' '.join(str(e).split())}); restore it from a backup "
                            f"or re-run the ingest into a new --out") from None
     if meta.get("format") != FORMAT:
@@ -336,8 +342,12 @@ class DatasetWriter:
         for r in self.resolutions:
             path = self._pixel_path(r)
             path.touch()
+            st = os.stat(path)
+            problem = regular_file_problem(path, st)
+            if problem is not None:      # truncate() fails on a FIFO or a device, with a traceback
+                raise DatasetError(f"{path}: {problem}; restore it or re-run the ingest into a new --out")
             expected = self.count * r * r * 3
-            if path.stat().st_size != expected:
+            if st.st_size != expected:
                 with open(path, "rb+") as f:
                     f.truncate(expected)
 

@@ -16,6 +16,7 @@ interrupted run re-run with the same arguments ends with the same bytes as one c
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -205,7 +206,9 @@ def _refuse_sources_inside(out: Path, sources: list) -> None:
         return
     out_real = out.resolve()
     for source in sources:
-        real = Path(source).resolve()
+        # realpath, not Path.resolve(): resolve() raises RuntimeError on a symlink loop; the
+        # listing reports the loop as one rejected line.
+        real = Path(os.path.realpath(source))
         if real == out_real or real.is_relative_to(out_real):
             raise SourceError(f"{printable(str(source))}: is {'--out itself' if real == out_real else 'inside --out'} "
                               f"({printable(str(out))}); a dataset cannot ingest its own folder")

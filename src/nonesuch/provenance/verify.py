@@ -126,10 +126,14 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
 
     from PIL import Image, UnidentifiedImageError
 
+    from nonesuch.data.decode import FORMATS as DECODED_FORMATS
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Only the formats ingest reads: Pillow opens more, and reads EPS by running
+            # Ghostscript on the file, which a file someone sent us must not be able to start.
+            image = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
             image.load()
             fmt = (image.format or "").lower().replace("jpeg", "jpg")
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

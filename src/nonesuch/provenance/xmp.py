@@ -29,6 +29,9 @@ import numpy as np
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 NONESUCH_NS = "https://github.com/nonesuch/nonesuch/ns/generation/1.0/"
 FORMATS = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}  # extension -> media type
+# A compressed XMP chunk inflating past this is not read: ours are a few kB, a JPEG's at most 64 kB
+# (one APP1 segment), and 2 MB of zlib inflate to 2 GB (Pillow's own PNG text limit is this too).
+MAX_XMP_BYTES = 1 << 20
 
 _NAMESPACES = {
     "x": "adobe:ns:meta/",
@@ -169,11 +172,20 @@ def _png_xmp(data: bytes) -> bytes | None:
             rest = body[len(b"XML:com.adobe.xmp\x00"):]
             compressed = rest[0] == 1
             text = rest[2:].split(b"\x00", 2)[2]
-            return zlib.decompress(text) if compressed else text
+            return _inflate(text, MAX_XMP_BYTES) if compressed else text
         if kind in (b"IDAT", b"IEND"):
             return None  # an XMP chunk after IDAT is ignored by many readers; we ignore it too
         offset += 12 + length
     return None
+
+
+def _inflate(data: bytes, max_bytes: int) -> bytes:
+    """zlib-decompressed `data`, refused (ValueError) past max_bytes: counted while inflating."""
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, max_bytes)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"XMP packet larger than {max_bytes} bytes")
+    return text
 
 
 def _jpeg_xmp(data: bytes) -> bytes | None:

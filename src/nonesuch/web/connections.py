@@ -4,8 +4,11 @@ uvicorn times a connection out only after it has answered a request on it (keep-
 client that opens connections and sends nothing, or sends its headers a byte a minute, holds one
 descriptor each for ever: a few thousand exhaust the process's limit and /healthz stalls. Here a
 connection must deliver a complete request head within REQUEST_HEAD_S of opening, or is closed;
-after that uvicorn's own keep-alive timeout applies; so a client holds descriptors only for as
-long as it keeps sending. uvicorn's limit_concurrency is NOT used: it counts open connections,
+after that uvicorn's own keep-alive timeout applies. That timeout restarts on every byte received,
+and uvicorn discards the rest of a body whose request it has already answered (no route here reads
+a body): a client trickling a byte of a 1 GB Content-Length every few seconds held its connection
+for ever. Such bytes no longer restart it, so an answered connection closes KEEP_ALIVE_S later
+unless a new request begins; a client holds descriptors only while it sends requests. uvicorn's limit_concurrency is NOT used: it counts open connections,
 so idle ones would turn /healthz into 503 (measured: 2000 idle sockets); requests in progress
 are bounded by middleware.ConcurrencyLimit, which exempts /healthz. Log lines are rate-limited:
 a flood of bad requests costs one summary line a second, not a million lines in 30 s.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 REQUEST_HEAD_S = 10.0      # from connect to a complete request line and headers
@@ -34,6 +38,15 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_lost(self, exc) -> None:
         self._head_deadline.cancel()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY:
+            # The rest of an answered request's body: uvicorn drops it, and it must not restart
+            # the keep-alive timer set when the answer went out (see the module docstring).
+            self.conn.receive_data(data)
+            self.handle_events()
+            return
+        super().data_received(data)
 
     def _close_if_no_request(self) -> None:
         if self.cycle is None and not self.transport.is_closing():  # no request head yet
