@@ -88,11 +88,33 @@ def test_a_changed_pixel_byte_reads_tampered(generated, tmp_path):
     assert report["c2pa"]["status"] == "invalid" and report["c2pa"]["codes"]
 
 
-def test_a_signed_file_cut_short_reads_tampered_not_just_corrupt(generated):
-    _, [report] = verify_json(generated / "100.png")
-    data = (generated / "101.webp").read_bytes()
-    report = verify_bytes(data[:len(data) // 2], "half.webp")
-    assert report.verdict == "tampered" and report.watermark["status"] == "abstain"
+@pytest.mark.parametrize("name", ["100.png", "101.webp", "0.jpg"])
+def test_a_signed_file_cut_short_is_tampered_while_its_manifest_is_there_else_corrupt(generated, name):
+    """'tampered' needs a manifest to be broken: a file cut before its manifest (WebP keeps it at
+    the end) is only corrupt, like any half-downloaded photo, never an accusation."""
+    from nonesuch.provenance.c2pa_sign import JUMBF_BOX
+    from nonesuch.provenance.errors import ProvenanceError
+
+    data = (generated / name).read_bytes()
+    manifest_at = data.index(JUMBF_BOX)
+    for cut in (manifest_at + 4096, manifest_at - 8):     # after the manifest store, and before it
+        if cut >= len(data) or cut < 64:
+            continue
+        if JUMBF_BOX in data[:cut]:
+            report = verify_bytes(data[:cut], f"cut-{name}")
+            assert report.verdict == "tampered" and report.c2pa["status"] == "invalid"
+        else:
+            with pytest.raises(ProvenanceError, match="corrupt or truncated"):
+                verify_bytes(data[:cut], f"cut-{name}")
+
+
+def test_an_unsigned_file_cut_short_is_corrupt_not_tampered(emoji_folder):
+    """c2pa cannot parse a cut-short PNG at all; that is no manifest, not a broken one."""
+    from nonesuch.provenance.errors import ProvenanceError
+
+    data = sorted(emoji_folder.glob("*/*.png"))[0].read_bytes()
+    with pytest.raises(ProvenanceError, match="corrupt or truncated"):
+        verify_bytes(data[:len(data) // 2], "half.png")
 
 
 def test_a_real_emoji_is_unknown_and_a_foreign_registry_sees_only_synthetic(generated, emoji_folder, tmp_path):

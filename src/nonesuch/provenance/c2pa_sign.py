@@ -115,6 +115,10 @@ def decode_watermark_id(value: str) -> int | None:
     return int.from_bytes(raw, "big") if len(raw) == ID_BYTES else None
 
 
+# Every embedded manifest store is a JUMBF superbox, whose header carries this box type.
+JUMBF_BOX = b"jumb"
+
+
 def read_manifest(data: bytes, media_type: str, trust_anchors: bytes | None = None,
                   own_ca: bytes | None = None) -> ManifestCheck:
     """Validate the embedded manifest. With `trust_anchors` (PEM of CA certs) a good signature
@@ -147,6 +151,11 @@ def _read_manifest(data: bytes, media_type: str, trust_anchors: bytes | None) ->
         reader.close()
     except c2pa.C2paError as error:
         if "ManifestNotFound" in type(error).__name__ + str(error) or "JumbfNotFound" in str(error):
+            return ManifestCheck("absent")
+        if JUMBF_BOX not in data:
+            # c2pa gives up on a damaged container (a cut-short PNG: "out of range") before it
+            # looks for a manifest; with no JUMBF box anywhere in the bytes there is none to be
+            # broken, and calling such a file "tampered" would accuse any half-downloaded photo.
             return ManifestCheck("absent")
         # A manifest store that cannot even be parsed is a broken claim, not a missing one.
         return ManifestCheck("invalid", codes=[f"unreadable: {error}"])
