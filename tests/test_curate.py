@@ -334,8 +334,9 @@ def test_smoothing_pulls_an_image_halfway_to_its_look_alikes():
     (["apply", "--target", "t", "--out", "OUT", "--threshold", "nan"], "--threshold must be from 0.0 to 1.0"),
     (["apply", "--target", "t", "--out", "OUT", "--threshold", "-1"], "--threshold must be from 0.0 to 1.0"),
     (["apply", "--target", "t", "--out", "OUT", "--threshold", "2"], "--threshold must be from 0.0 to 1.0"),
-    (["clusters", "--out", "OUT", "--k", "0"], "--k must be at least 1, got 0"),      # a scikit-learn traceback
-    (["clusters", "--out", "OUT", "--k", "-1"], "--k must be at least 1, got -1"),
+    (["clusters", "--out", "OUT", "--k", "0"], "--k must be from 1 to 48 (one per image), got 0"),  # a scikit-learn traceback
+    (["clusters", "--out", "OUT", "--k", "-1"], "--k must be from 1 to 48 (one per image), got -1"),
+    (["clusters", "--out", "OUT", "--k", f"{10 ** 12}"], "--k must be from 1 to 48 (one per image)"),  # saved as k=10**12
 ])
 def test_bad_curate_numbers_are_one_line_before_any_work(emoji_dataset, tmp_path, args, message):
     dataset = copy_dataset(emoji_dataset, tmp_path / "ds")

@@ -106,12 +106,16 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     (["--kimg", "inf"], "--kimg must be a number above 0"),
     (["--kimg", "0"], "--kimg must be a number above 0"),
     (["--batch", f"{10 ** 12}"], "--batch must be from 4 to 1024"),   # asked for 4 TB
-    (["--lr", "nan"], "--lr must be a number above 0, got nan"),
+    (["--lr", "nan"], "--lr must be a number above 0 and at most 1, got nan"),
     (["--lr", "-1"], "--lr must be a number above 0"),
-    (["--lecam", "nan"], "--lecam must be at least 0.0, got nan"),   # trained on, ignored
-    (["--gp-interval", "0"], "--gp-interval must be at least 1, got 0"),
+    (["--lr", "1e308"], "--lr must be a number above 0 and at most 1, got 1e+308"),   # a traceback in Adam
+    (["--lecam", "nan"], "--lecam must be from 0.0 to 100.0, got nan"),   # trained on, ignored
+    (["--lecam", "1e308"], "--lecam must be from 0.0 to 100.0, got 1e+308"),   # trained to NaN
+    (["--gp-interval", "0"], "--gp-interval must be from 1 to 1000, got 0"),
+    (["--gp-interval", f"{10 ** 30}"], "--gp-interval must be from 1 to 1000"),   # NaN, no intact checkpoint
     (["--resolution", "0"], "--resolution must be from 4 to 1024 px, got 0"),
-    (["--snapshot-kimg", "nan"], "--snapshot-kimg must be a number above 0, got nan"),
+    (["--snapshot-kimg", "nan"], "--snapshot-kimg must be a number above 0 and at most 100000, got nan"),
+    (["--snapshot-kimg", "1e308"], "--snapshot-kimg must be a number above 0 and at most 100000"),  # OverflowError
     (["--metric-images", f"{10 ** 12}"], "--metric-images must be from 0 to 100000"),
     (["--metric-images", "-1"], "--metric-images must be from 0 to 100000"),
     (["--keep", "0"], "--keep must be at least 1, got 0"),

@@ -76,19 +76,26 @@ def demo_command(
     port: int = typer.Option(8000, "--port"),
 ) -> None:
     """Render the bundled emoji, ingest them, generate with the shipped generator, publish, serve."""
-    from nonesuch.bounds import check_port, check_range
-    from nonesuch.demo import DemoConfig, run_demo
+    from nonesuch.bounds import check_listen_address, check_output_folder, check_port, check_range
+    from nonesuch.demo import MAX_TRAIN_MINUTES, DemoConfig, run_demo
+    from nonesuch.errors import NonesuchError
     from nonesuch.progress import fail
     from nonesuch.web.publish import MAX_RUN_IMAGES
 
     try:
         check_range("--count", count, 1, MAX_RUN_IMAGES)
-        check_range("--train-minutes", train_minutes, 0.0, unit=" (0 = the shipped generator)")
+        check_range("--train-minutes", train_minutes, 0.0, MAX_TRAIN_MINUTES, " (0 = the shipped generator)")
         check_port("--port", port)
+        check_output_folder("--out", out)
+        if serve:   # the site is served at the end: an address that cannot be had is refused first
+            check_listen_address(host, port)
     except ValueError as error:
         fail(error)
-    run_demo(DemoConfig(out=out, count=count, train_minutes=train_minutes, serve=serve,
-                        host=host, port=port))
+    try:
+        run_demo(DemoConfig(out=out, count=count, train_minutes=train_minutes, serve=serve,
+                            host=host, port=port))
+    except NonesuchError as error:   # every stage's user errors: ingest, train, keys, publish, serve
+        fail(error)
 
 # Eager PyTorch is 1.5-1.9x faster on these machines when glibc keeps freed blocks instead of
 # returning them to the kernel. glibc reads these only at process start, hence the re-exec.

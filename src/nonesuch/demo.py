@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nonesuch import atomic
+from nonesuch.gan.config import MAX_KIMG
 from nonesuch.progress import console
 
 DEMO_GROUP = "smileys-emotion"   # homogeneous data is what a small GAN learns well
@@ -61,6 +62,9 @@ def build_dataset(out: Path) -> Path:
 # The cpu preset's full schedule (30 kimg per phase, 4 -> 64 px) takes about 75 minutes on 2 quiet
 # cores (smileys64's log); a shorter budget shrinks every phase alike, so the run still reaches 64 px.
 CPU_PRESET_KIMG_PER_HOUR = 24.0
+# Longer would ask train for more than its most kimg per phase (--train-minutes 1e308 overflowed
+# after the emoji were rendered and ingested): 250,000 minutes, far past any demo.
+MAX_TRAIN_MINUTES = MAX_KIMG * 60 / CPU_PRESET_KIMG_PER_HOUR
 
 
 def train_for(dataset: Path, run: Path, minutes: float) -> Path:

@@ -8,7 +8,7 @@ cluster, so the first labels cover every mode of the archive (TypiClust, Hacohen
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,11 @@ from nonesuch.curate.classifier import standardise
 from nonesuch.curate.errors import CurateError
 from nonesuch.data import Dataset
 from nonesuch.data.grid import image_grid, upscale_for_viewing
+
+
+# A person looks at one grid per cluster; past a few hundred nobody does, and k-means' work grows
+# with k (`--k 10**12` was taken, and saved as clusters-k1000000000000.json).
+MAX_CLUSTERS = 1000
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,12 @@ def find_clusters(features: np.ndarray, config: ClusterConfig = ClusterConfig(),
     (the PCA is the costly part, and a session clusters twice and searches neighbours too)."""
     from sklearn.cluster import KMeans
 
+    if not 1 <= config.k <= MAX_CLUSTERS:
+        raise CurateError(f"k must be from 1 to {MAX_CLUSTERS}, got {config.k}", option="k")
     if reduced is None:
         reduced = reduce_features(features, config.pca_dims, config.seed)
     k = min(config.k, len(reduced))
+    config = replace(config, k=k)   # saved and named by the clusters it holds, not the k asked for
     raw = KMeans(k, n_init=3, random_state=config.seed).fit_predict(reduced)
     order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")
     rank = np.empty(k, np.int64)

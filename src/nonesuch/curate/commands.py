@@ -159,16 +159,20 @@ def clusters_command(dataset: Path = typer.Argument(..., help="Dataset folder.")
                      k: int = typer.Option(16, "--k", help="Number of clusters."),
                      out: Path = typer.Option(..., "--out", help="Folder for one grid per cluster.")) -> None:
     """k-means on the embeddings: a grid per cluster with its size; `apply --cluster N` cuts one."""
-    from nonesuch.curate.clusters import ClusterConfig, find_clusters, save_clusters, write_cluster_grids
+    from nonesuch.bounds import check_output_folder, check_range
+    from nonesuch.curate.clusters import (MAX_CLUSTERS, ClusterConfig, find_clusters, save_clusters,
+                                          write_cluster_grids)
     from nonesuch.curate.embed import load_embeddings
-    from nonesuch.bounds import check_range
     from nonesuch.curate.errors import CurateError
 
+    ds = _open(dataset)
     try:
-        check_range("--k", k, 1)        # more clusters than images is fine: k-means then makes one each
+        # k-means makes at most one cluster per image; --k 10**12 was taken and saved under that k.
+        most = min(len(ds), MAX_CLUSTERS)
+        check_range("--k", k, 1, most, " (one per image)" if most == len(ds) else "")
+        check_output_folder("--out", out)
     except ValueError as error:
         fail(error)
-    ds = _open(dataset)
     try:
         clusters = find_clusters(load_embeddings(ds).features, ClusterConfig(k=k))
     except CurateError as error:

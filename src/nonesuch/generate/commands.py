@@ -33,9 +33,20 @@ def screen_option(context: str = ""):
         "screen (shipped ones do)."))
 
 
+def check_truncation_option(truncation: float | None) -> None:
+    """--truncation, in one wording for every verb that generates, before the generator loads."""
+    from nonesuch.gan.sampling import check_truncation
+
+    try:
+        check_truncation(truncation)
+    except ValueError as error:
+        raise ValueError(f"--truncation: {error}") from None
+
+
 def generate(
     run: str = typer.Argument(..., help=GENERATOR_HELP),
-    out: Path = typer.Option(..., "--out", help="Folder for <seed>.<ext> images and <seed>.json records."),
+    # A str, not a Path: Path("") is ".", and `--out "$UNSET"` wrote into the current folder.
+    out: str = typer.Option(..., "--out", help="Folder for <seed>.<ext> images and <seed>.json records."),
     count: Optional[int] = typer.Option(None, "--count", help="How many images (seeds 0..N-1 unless --seeds)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seed list, e.g. 0-999 or 3,5,10-20."),
     truncation: Optional[float] = typer.Option(None, "--truncation", help="PSI in (0, 1]: pull the "
@@ -54,8 +65,8 @@ def generate(
     screen: Optional[bool] = screen_option(),
 ) -> None:
     """Generate watermarked, labelled, signed images; resumes where an interrupted run stopped."""
+    from nonesuch.bounds import check_output_folder
     from nonesuch.errors import NonesuchError
-    from nonesuch.gan.sampling import check_truncation
     from nonesuch.generate.folder import GenerateConfig, generate_to_folder
     from nonesuch.generate.sampling import Seeds, check_size, parse_seeds
 
@@ -70,11 +81,9 @@ def generate(
     if not seed_list:
         fail("nothing to generate: give --count N or --seeds A-B")
     try:
-        check_truncation(truncation)
-    except ValueError as error:
-        fail(f"--truncation: {error}")
-    try:
+        check_truncation_option(truncation)
         check_size(size)
+        check_output_folder("--out", out)
     except ValueError as error:
         fail(error)
     config = GenerateConfig(run=str(run), out=str(out), seeds=seed_list, checkpoint=checkpoint,
@@ -103,7 +112,7 @@ def interpolate(
                                "cpu makes the same pixels for a seed on any machine."),
 ) -> None:
     """Write a looping latent walk (spherical interpolation between seeds) as GIF or MP4."""
-    from nonesuch.bounds import check_range
+    from nonesuch.bounds import check_output_file, check_range
     from nonesuch.errors import NonesuchError
     from nonesuch.generate.interpolate import WalkConfig, write_walk
     from nonesuch.generate.sampling import check_held_pixels, check_size, parse_seeds
@@ -115,10 +124,12 @@ def interpolate(
     except ValueError as error:
         fail(f"--seeds: {error}")
     try:
+        check_truncation_option(truncation)
         check_size(size)
         check_range("--frames", frames, 1)
         check_held_pixels("--frames", frames, len(keyframes) * frames, size)  # every frame, until written
         check_range("--fps", fps, 1, MAX_WALK_FPS)
+        check_output_file("--out", out)
     except ValueError as error:
         fail(error)
     try:

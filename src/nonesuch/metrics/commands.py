@@ -38,7 +38,7 @@ def metrics_command(
     from nonesuch.errors import NonesuchError
     from nonesuch.gan.generator import load_generator
     from nonesuch.gan.distributed import choose_device
-    from nonesuch.bounds import check_range
+    from nonesuch.bounds import check_output_file, check_range
     from nonesuch.generate.sampling import MAX_SEED
     from nonesuch.metrics.evaluate import (MAX_GENERATED, MAX_KID_SUBSETS, evaluate_generator, generated_labels,
                                            generated_latents, generated_pixels)
@@ -51,6 +51,8 @@ def metrics_command(
         check_range("--subsets", subsets, 1, MAX_KID_SUBSETS)
         check_range("--subset-size", subset_size, 2)
         check_range("--seed", seed, 0, MAX_SEED)
+        if memorisation_png is not None:
+            check_output_file("--memorisation-png", memorisation_png)
     except ValueError as e:
         fail(e)
     try:

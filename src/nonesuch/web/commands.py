@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import typer
 from rich.markup import escape
 
-from nonesuch.generate.commands import screen_option
+from nonesuch.generate.commands import check_truncation_option, screen_option
 from nonesuch.progress import console, fail
 
 DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
@@ -38,6 +38,7 @@ def publish_command(
     try:
         check_range("--count", count, 1, MAX_RUN_IMAGES)
         check_size(size)
+        check_truncation_option(truncation)
     except ValueError as error:
         fail(error)
     with _user_errors(PublishError, source):
@@ -76,7 +77,7 @@ def serve_command(
     screen: Optional[bool] = screen_option("Live mode: "),
 ) -> None:
     """Serve a SITE (static) or a RUN (live: a fresh, watermarked, signed image per visit)."""
-    from nonesuch.bounds import check_port, check_range
+    from nonesuch.bounds import check_listen_address, check_port, check_range
     from nonesuch.generate.sampling import check_held_pixels, check_size
     from nonesuch.web.live_pool import PoolConfig
     from nonesuch.web.server import LiveConfig, ServeError, ServerConfig, create_app, run_app
@@ -85,11 +86,13 @@ def serve_command(
         check_port("--port", port)
         check_range("--max-concurrency", max_concurrency, 1)
         check_size(size)
+        check_truncation_option(truncation)
         check_range("--pool-size", pool_size, 1)
         check_range("--batch-size", batch_size, 1)
         # The pool holds max(pool, batch) finished images (a batch is finished whole before it goes in).
         option, held = ("--batch-size", batch_size) if batch_size > pool_size else ("--pool-size", pool_size)
         check_held_pixels(option, held, held, size)
+        check_listen_address(host, port)   # last: the only check that touches the system
     except ValueError as error:
         fail(error)
     config = ServerConfig(
@@ -105,7 +108,8 @@ def serve_command(
 @contextmanager
 def _user_errors(own: type[Exception], where: Path) -> Iterator[None]:
     """One `error:` line and exit 1 for what the user can fix: the verb's own errors, and the
-    generate stage's about WHERE (a bad run or checkpoint, missing keys); anything else propagates."""
+    generate stage's about WHERE (a bad run or checkpoint, missing keys); anything else propagates.
+    An error that names its setting is printed with that setting's flag (`--size: ...`)."""
     try:
         yield
     except own as error:
@@ -113,7 +117,7 @@ def _user_errors(own: type[Exception], where: Path) -> Iterator[None]:
     except Exception as error:
         if not _is_generator_error(error):
             raise
-        fail(f"{where}: {error}")
+        fail(error if getattr(error, "option", None) else f"{where}: {error}")
 
 
 def _is_generator_error(error: Exception) -> bool:

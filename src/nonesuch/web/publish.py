@@ -89,15 +89,21 @@ def publish_run(run: str | os.PathLike, out: str | os.PathLike, count: int,
     """Generate seeds 0..count-1 with the run's generator (watermarked, signed, registered; see
     nonesuch.generate) and publish them. `generate_options`: GenerateConfig fields such as
     truncation, class_name, size, format."""
+    from nonesuch.bounds import check_range
     from nonesuch.generate.folder import GenerateConfig, generate_to_folder
+    from nonesuch.generate.sampling import Seeds
 
+    try:  # the CLI checks --count; a Python caller (the demo, a script) gets the same refusal
+        check_range("count", count, 1, MAX_RUN_IMAGES)
+    except ValueError as error:
+        raise PublishError(str(error)) from None
     out = Path(out)
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # The generated files only pass through: the site keeps their exact bytes and records.
     with _site_lock(out), \
             tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".generated", dir=out.parent) as images:
-        generate_to_folder(GenerateConfig(run=str(run), out=images, seeds=list(range(count)),
+        generate_to_folder(GenerateConfig(run=str(run), out=images, seeds=Seeds.first(count),
                                           **generate_options))
         config = PublishConfig(source=str(run), title=title, run=str(run), count=count)
         return _publish(config, Path(images), out)
