@@ -21,3 +21,23 @@ def test_failed_write_keeps_the_old_file(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_a_device_pipe_or_folder_in_the_target_place_is_refused_and_left_alone(tmp_path):
+    """The rename would put a file in the place of whatever is there: as root, a PNG replaced
+    /dev/null. A FIFO stands in for the device here (making one needs no root)."""
+    import os
+
+    import pytest
+
+    fifo, folder = tmp_path / "pipe.png", tmp_path / "folder.png"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for target, kind in ((fifo, "a device, pipe or socket"), (folder, "a folder")):
+        with pytest.raises(FileExistsError, match=f"exists and is {kind}, not a file"):
+            atomic.write_bytes(target, b"x")
+    assert fifo.is_fifo() and folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "pipe.png"]
+    link = tmp_path / "link.png"
+    link.symlink_to(fifo)                       # a link is replaced, never followed
+    atomic.write_bytes(link, b"x")
+    assert link.read_bytes() == b"x" and fifo.is_fifo()

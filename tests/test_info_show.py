@@ -60,6 +60,17 @@ def test_show_cli_unknown_label_is_one_clear_line(emoji_dataset, tmp_path):
     assert not (tmp_path / "g.png").exists()
 
 
+def test_show_into_a_pipe_or_device_is_one_line_and_leaves_it_alone(emoji_dataset, tmp_path):
+    """Run as root, the atomic rename replaced /dev/null with the grid; a FIFO stands in for it."""
+    import os
+
+    fifo = tmp_path / "grid.png"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["show", str(emoji_dataset), "--out", str(fifo)])
+    assert result.exit_code == 1 and "is not a regular file" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and fifo.is_fifo()
+
+
 def test_cli_errors_name_the_path(tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(tmp_path / "ds")])
     assert result.exit_code == 1 and "missing: no such file or folder" in result.output

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +29,7 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
     crash of this process, but a power cut may lose it. Worth it for many small outputs,
     where fsync costs ~10 ms a file."""
     target = Path(target)
+    _refuse_to_replace_a_non_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -41,6 +43,21 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _refuse_to_replace_a_non_file(target: Path) -> None:
+    """The rename puts a new file in the target's place, whatever it was: run as root,
+    `--memorisation-png /dev/null` replaced the device with a PNG. Only a regular file (or a link,
+    which is replaced, not followed) may be replaced; anything else is refused before any work."""
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # unreadable parent etc.: the write itself reports it
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise FileExistsError(f"{target}: exists and is {kind}, not a file; it was left as it is")
 
 
 def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) -> None:

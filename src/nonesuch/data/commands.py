@@ -173,9 +173,14 @@ def show_command(
     resolution: int = typer.Option(None, "--resolution", help="Which stored resolution.", show_default="the largest"),
 ) -> None:
     """Write a grid of dataset images to a PNG, to look at."""
+    from nonesuch.bounds import check_output_file
     from nonesuch.data.dataset import DatasetError
     from nonesuch.data.show import show_grid
 
+    try:
+        check_output_file("--out", out)
+    except ValueError as e:
+        fail(e)
     try:
         path = show_grid(dataset, out, n=n, label=label, resolution=resolution)
     except DatasetError as e:
