@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
                    help="comma list: ImageNet names, or full specs (curate:DATASET:TARGET, onnx:...)")
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--iterations", type=int, default=200)
-    p.add_argument("--step", type=float, default=None, help="default: ExplainConfig's")
+    p.add_argument("--step", type=float, default=None, help="default: the code's (code_space.DEFAULT_STEPS)")
     p.add_argument("--code", default="box")
     p.add_argument("--realism", type=float, default=None, help="weight of D in the objective; default: ExplainConfig's")
     p.add_argument("--ceiling", type=float, default=None,
@@ -87,6 +87,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     from nonesuch.data import Dataset
+    from nonesuch.explain.code_space import DEFAULT_STEPS
     from nonesuch.explain.explain import explain, percentile_among
     from nonesuch.explain.folder import ExplainConfig
     from nonesuch.explain.objective import Standardisation, calibrate, score_images
@@ -97,7 +98,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    step = args.step if args.step is not None else ExplainConfig.step_start
+    step = args.step if args.step is not None else DEFAULT_STEPS[args.code]
     args.realism = ExplainConfig.realism if args.realism is None else args.realism
     args.classifier_size = args.classifier_size or ExplainConfig.classifier_size
     args.precision = args.precision or ExplainConfig.precision

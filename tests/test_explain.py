@@ -161,6 +161,7 @@ def test_the_ceiling_is_in_the_record_and_the_report(untrained, tiny_onnx, emoji
     report = json.loads((out / "explain.json").read_text())
     assert report["ceilings"] == pytest.approx([expected], rel=1e-5)
     assert json.loads((out / "0.json").read_text())["objective"]["ceiling"] == 90.0
+    assert json.loads((out / "0.json").read_text())["objective"]["step_start"] == 0.3   # the box's
 
 
 def test_the_realism_floor_penalises_only_falling_below_a_typical_sample():
@@ -219,6 +220,7 @@ def test_an_onnx_unit_is_explained_and_the_outputs_verify_as_generated_here(
         assert record["objective"]["targets"] == [f"onnx:{tiny_onnx}:2"]
         assert record["objective"]["iterations"] == 3
         assert record["objective"]["precision"] == "fp32"        # ONNX: estimated gradients, fp32
+        assert record["objective"]["step_start"] == 0.05         # the sphere's own first step
     assert (out / "grid.png").is_file() and (out / "optimisation.gif").is_file()
     report = json.loads((out / "explain.json").read_text())
     assert [row["seed"] for row in report["seeds"]] == [0, 1] == [r["seed"] for r in outcome.report["seeds"]]

@@ -24,9 +24,11 @@ def explain(
                                "write curve.png and curve.md."),
     seeds: str = typer.Option("0-7", "--seeds", help="Start codes, one per seed, optimised as one batch."),
     iterations: int = typer.Option(200, "--iterations"),
-    step: float = typer.Option(0.3, "--step", help="First step size (decays linearly to ~0)."),
+    step: Optional[float] = typer.Option(None, "--step", help="First step size (decays linearly to ~0).",
+                                         show_default="0.3 for box, 0.05 for sphere"),
     code: str = typer.Option("box", "--code", help="box: the 4x4 features, each clipped to its "
-                             "0.5-99.5 percentile range; sphere: z on its sphere (use --step 0.05)."),
+                             "0.5-99.5 percentile range (climbs furthest); sphere: z on its sphere "
+                             "(outputs closer to the data, less activation; README \"Explain\")."),
     realism: float = typer.Option(0.0, "--realism", help="Weight of a floor on the run's own "
                                   "discriminator: an output that looks less real to D than a typical "
                                   "sample is penalised by this many target SDs per SD. 0 = off; needs a run "

@@ -8,14 +8,14 @@ iteration, as ExplainError, CheckpointError or ProvenanceError, one line each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from nonesuch.bounds import check_positive, check_range
 from nonesuch.cpus import check_cpu_count, usable_cpu_count
-from nonesuch.explain.code_space import CODES
+from nonesuch.explain.code_space import CODES, DEFAULT_STEPS
 from nonesuch.explain.errors import ExplainError
 from nonesuch.progress import progress_bar
 
@@ -39,7 +39,7 @@ class ExplainConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     code: str = "box"                        # box (4x4 features) or sphere (z): measured, README
     iterations: int = 200
-    step_start: float = 0.3                  # box: 0.3 > 0.05 (README "7. explain")
+    step_start: float | None = None          # None: the code's own (code_space.DEFAULT_STEPS)
     realism: float = 0.0                     # weight of the floor on the run's discriminator (realism.py)
     ceiling: float | None = None             # percentile of the reals' scores past which a target earns
                                              # nothing; None: climb without end, as DGN-AM (objective.py)
@@ -77,6 +77,8 @@ def explain_to_folder(config: ExplainConfig, show_progress: bool = True,
     from nonesuch.provenance.keys import watermark_config
 
     check_config(config)
+    if config.step_start is None:         # resolved here, so explain.json records the step taken
+        config = replace(config, step_start=DEFAULT_STEPS[config.code])
     try:
         weights = pair_weights(len(config.targets), config.weight)
     except ValueError as error:
@@ -143,7 +145,8 @@ def check_config(config: ExplainConfig) -> None:
         check_range("--iterations", config.iterations, 1, MAX_ITERATIONS)
         check_range("--size", config.size, 64, MAX_SIZE, " px")
         check_range("--classifier-size", config.classifier_size, *CLASSIFIER_SIZES, " px")
-        check_positive("--step", config.step_start)
+        if config.step_start is not None:
+            check_positive("--step", config.step_start)
         check_range("--realism", config.realism, 0.0)
         if config.threads is not None:
             check_cpu_count("--threads", config.threads)
