@@ -183,7 +183,8 @@ def test_cli_serve_names_a_folder_it_cannot_serve(tmp_path):
     (["--pool-size", f"{10 ** 12}"], "--pool-size 1000000000000: "),      # filled until memory ran out
     (["--batch-size", f"{10 ** 12}"], "--batch-size 1000000000000: "),
     (["--pool-size", "0"], "--pool-size must be at least 1, got 0"),
-    (["--max-concurrency", "0"], "--max-concurrency must be at least 1, got 0"),
+    (["--max-concurrency", "0"], "--max-concurrency must be from 1 to 4096, got 0"),
+    (["--max-concurrency", str(10**12)], "--max-concurrency must be from 1 to 4096, got 1000000000000"),
 ])
 def test_bad_serve_numbers_are_one_line_before_serving(args, message):
     result = CliRunner().invoke(app, ["serve", "smileys32", *args])

@@ -14,6 +14,10 @@ from nonesuch.generate.commands import check_truncation_option, screen_option
 from nonesuch.progress import console, fail
 
 DEFAULT_TITLE = "This image does not exist"   # same as nonesuch.web.publish.DEFAULT_TITLE
+# Requests in progress at once, each holding a descriptor and a place in the image queue (tens of
+# kB): 4,096 is already four times the descriptors a process gets by default; past it the limit
+# no longer limits anything (10**12 was taken).
+MAX_CONCURRENCY = 4096
 PAGE_BUDGET = 50 * 1024                        # bytes a visitor loads besides the image
 
 
@@ -84,7 +88,7 @@ def serve_command(
 
     try:
         check_port("--port", port)
-        check_range("--max-concurrency", max_concurrency, 1)
+        check_range("--max-concurrency", max_concurrency, 1, MAX_CONCURRENCY)
         check_size(size)
         check_truncation_option(truncation)
         check_range("--pool-size", pool_size, 1)
