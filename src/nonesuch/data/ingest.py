@@ -146,17 +146,15 @@ class _Batch:
     def write(self, writer: DatasetWriter) -> None:
         if self.images:
             writer.append(np.stack(self.images), self.records)
-        for row in self.rejected:
-            writer.reject(*row)
-        for row in self.duplicates:
-            writer.duplicate(*row)
+        writer.reject(self.rejected)
+        writer.duplicate(self.duplicates)
 
 
 def _open_writer(out: Path, config: IngestConfig) -> DatasetWriter:
     """Create the dataset, or reopen it to resume / add to it if it was ingested the same way."""
     wanted = config.identity()
     writer = DatasetWriter(out, config.resolution, config=wanted, what="ingest", made_by="nonesuch ingest")
-    stored = json.loads((out / "dataset.json").read_text()).get("config", {})  # checked by the writer
+    stored = _read_meta(out).get("config", {})    # bounded: a FIFO or a 3 GB file is a DatasetError
     stored = stored if isinstance(stored, dict) else {}
     differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
     if differing:
