@@ -1,3 +1,3 @@
-from nonesuch.cli import app
+from nonesuch.cli import run_app
 
-app(prog_name="nonesuch")
+run_app()

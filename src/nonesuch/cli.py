@@ -4,6 +4,7 @@ arguments, calls that stage's Python API and prints. Stage modules import heavy 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -113,6 +114,25 @@ def _reexec_with_fast_malloc() -> None:
         pass  # carry on with the default allocator
 
 
+def run_app() -> None:
+    """The CLI, with a full disk said in one line instead of a traceback from whichever write hit
+    it. Every output is written to a temporary file and renamed, so nothing is left half-written,
+    and every verb resumes: the same command finishes the work once there is space."""
+    try:
+        app(prog_name="nonesuch")
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from pathlib import Path
+
+        from nonesuch.progress import print_error
+
+        where = f" (writing in {Path(error.filename).parent})" if error.filename else ""
+        print_error(f"no space left on the device{where}; free some and run the same command "
+                    "again: it resumes where it stopped")
+        sys.exit(1)
+
+
 def main() -> None:
     _reexec_with_fast_malloc()
-    app()
+    run_app()
