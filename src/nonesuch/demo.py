@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nonesuch import atomic
 from nonesuch.gan.config import MAX_KIMG
+from nonesuch.gan.folders import CheckpointError, read_json_object
 from nonesuch.progress import console
 
 DEMO_GROUP = "smileys-emotion"   # homogeneous data is what a small GAN learns well
@@ -115,13 +116,12 @@ def run_demo(config: DemoConfig = DemoConfig()) -> Path:
 
 
 def _published_from(site: Path) -> tuple[str, int] | None:
-    """(run, image count) recorded in a published site's site.json."""
-    import json
-
+    """(run, image count) recorded in a published site's site.json; None for one that cannot be
+    read (read bounded: a FIFO or a link to /dev/zero in place of it is no site of this demo)."""
     try:
-        published = json.loads((site / "site.json").read_text())
+        published = read_json_object(site / "site.json")
         return published["config"]["run"], published["images"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (CheckpointError, KeyError, TypeError):
         return None
 
 

@@ -7,7 +7,6 @@ cluster, so the first labels cover every mode of the archive (TypiClust, Hacohen
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from nonesuch import atomic
 from nonesuch.curate.classifier import standardise
+from nonesuch.curate.embed import read_saved_json
 from nonesuch.curate.errors import CurateError
 from nonesuch.data import Dataset
 from nonesuch.data.grid import image_grid, upscale_for_viewing
@@ -125,11 +125,15 @@ def load_cluster_assignment(dataset: Dataset, k: int | None = None) -> tuple[np.
     folder = dataset.root / "curation"
     saved = ([_saved_path(dataset, k)] if k else
              sorted(folder.glob("clusters-k*.json"), key=lambda p: p.stat().st_mtime))
-    if not saved or not saved[-1].is_file():
-        raise CurateError(f"{dataset.root}: no saved clusters{f' with k={k}' if k else ''}; "
-                          f"run `nonesuch curate clusters {dataset.root} --k K --out DIR` first")
-    data = json.loads(saved[-1].read_text())
-    return np.asarray(data["assignment"], dtype=np.int64), int(data["config"]["k"])
+    again = f"run `nonesuch curate clusters {dataset.root} --k K --out DIR`"
+    if not saved or not saved[-1].exists():     # a FIFO or a link to a device is read, and refused
+        raise CurateError(f"{dataset.root}: no saved clusters{f' with k={k}' if k else ''}; {again} first")
+    # One number a line (write_json indents): ~10 bytes an image, bounded at 32 and 1 MB more.
+    data = read_saved_json(saved[-1], (1 << 20) + 32 * len(dataset), f"{again} again")
+    try:
+        return np.asarray(data["assignment"], dtype=np.int64), int(data["config"]["k"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CurateError(f"{saved[-1]}: not saved clusters ({error!r}); {again} again") from None
 
 
 def write_cluster_grids(dataset: Dataset, clusters: Clusters, out: str | Path, per_grid: int = 64) -> list[Path]:

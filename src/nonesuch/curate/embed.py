@@ -33,10 +33,12 @@ from nonesuch import atomic
 from nonesuch.cpus import usable_cpu_count
 from nonesuch.curate.errors import CurateError
 from nonesuch.data import Dataset
+from nonesuch.data.sources import UnreadableSource, read_regular_file, regular_file_problem
 
 MODEL_NAME = "effnet-lite0"
 FEATURE_DIM = 1280
 LOGIT_DIM = 1000
+MAX_INFO_BYTES = 1 << 20  # the embeddings' info JSON: a config and counts, under 1 kB
 
 
 @dataclass(frozen=True)
@@ -326,17 +328,44 @@ def _join_chunks(dataset: Dataset, info: dict) -> Embeddings:
     return Embeddings(features, logits, info)
 
 
+def read_saved_json(path: Path, max_bytes: int, remedy: str) -> dict:
+    """The JSON object curate saved at `path`, read bounded (a FIFO would block, a link to
+    /dev/zero never end); a CurateError naming the file, the problem and `remedy` otherwise."""
+    try:
+        data = json.loads(read_regular_file(path, max_bytes))
+    except UnreadableSource as error:
+        raise CurateError(f"{path}: {error}; {remedy}") from None
+    except (ValueError, RecursionError) as error:
+        raise CurateError(f"{path}: not valid JSON ({str(error)[:200]}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise CurateError(f"{path}: not a JSON object; {remedy}")
+    return data
+
+
 def _load_if_complete(dataset: Dataset, config: EmbedConfig) -> Embeddings | None:
     info_path, features_path, logits_path, _ = _paths(dataset)
-    if not info_path.is_file():
+    if not info_path.exists():        # a FIFO or a link to a device is read, and refused
         return None
-    info = json.loads(info_path.read_text())
+    remedy = f"delete {info_path.parent} and run `nonesuch curate embed {dataset.root}` again"
+    info = read_saved_json(info_path, MAX_INFO_BYTES, remedy)
     saved = info.get("config", {})
     same = (info.get("count") == len(dataset) and saved.get("input_size") == config.input_size
             and saved.get("precision", "float32") == config.precision)
     if not same:
         return None
-    return Embeddings(np.load(features_path, mmap_mode="r"), np.load(logits_path, mmap_mode="r"), info)
+    return Embeddings(_mapped_array(features_path, remedy), _mapped_array(logits_path, remedy), info)
+
+
+def _mapped_array(path: Path, remedy: str) -> np.ndarray:
+    """A cached .npy array, memory-mapped (not read); a FIFO (np.load's open would block on it),
+    a device or a file that is no .npy is a CurateError naming it."""
+    try:
+        problem = regular_file_problem(path, os.stat(path))
+        if problem is None:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        problem = f"not a cached array ({getattr(error, 'strerror', None) or error})"
+    raise CurateError(f"{path}: {problem}; {remedy}")
 
 
 def load_embeddings(dataset: Dataset) -> Embeddings:

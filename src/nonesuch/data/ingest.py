@@ -15,7 +15,6 @@ interrupted run re-run with the same arguments ends with the same bytes as one c
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +26,7 @@ from PIL import ImageColor
 
 from nonesuch.bounds import check_range
 from nonesuch.cpus import usable_cpu_count
-from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, resolutions_up_to
+from nonesuch.data.dataset import DatasetError, DatasetWriter, ImageRecord, _read_meta, resolutions_up_to
 from nonesuch.data.decode import DecodeOptions
 from nonesuch.data.decode_pool import DecoderPool
 from nonesuch.data.dedupe import NearDuplicateIndex, hash_to_hex

@@ -7,11 +7,11 @@ saved config; options given must agree with it, except the few that cannot chang
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from nonesuch.gan.errors import GanError
+from nonesuch.gan.errors import CheckpointError, GanError
+from nonesuch.gan.folders import read_json_object
 from nonesuch.gan.presets import PRESETS, Architecture, architecture
 from nonesuch.gan.schedule import Schedule
 
@@ -190,7 +190,7 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
     new one from the options. `options` holds only what the user gave (None = not given)."""
     options = {k: v for k, v in options.items() if v is not None}
     config_path = Path(out) / "config.json"
-    if not config_path.is_file():
+    if not config_path.exists():     # a FIFO or a link to a device is read, and refused
         if resume:
             raise TrainError(f"{config_path}: nothing to resume (no config.json); drop --resume to start a run")
         if options.get("preset", "cpu") not in PRESETS:
@@ -203,7 +203,9 @@ def resolve_config(dataset: str | Path, out: str | Path, options: dict, resume: 
         config.architecture = {k: v for k, v in asdict(preset).items() if k != "kimg"}
         return config
     try:
-        saved = TrainConfig.from_dict(json.loads(config_path.read_text()))
+        saved = TrainConfig.from_dict(read_json_object(config_path))
+    except CheckpointError as e:        # not a regular file, too large, not a JSON object
+        raise TrainError(f"{e}; use another --out") from None
     except (ValueError, TypeError) as e:
         raise TrainError(f"{config_path}: not a config this version can resume ({e}); use another --out") from e
     if str(Path(dataset).resolve()) != saved.dataset:
@@ -230,8 +232,8 @@ def config_needs_saving(config_path: Path, config: TrainConfig) -> bool:
     if not config_path.is_file():
         return True
     try:
-        saved = json.loads(config_path.read_text()).get("threads", 0)
-    except ValueError:
+        saved = read_json_object(config_path).get("threads", 0)
+    except CheckpointError:
         return False  # resolve_config has already refused a config it cannot read
     if saved == config.threads:
         return False

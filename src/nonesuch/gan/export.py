@@ -34,6 +34,7 @@ from nonesuch import atomic
 from nonesuch.gan.checkpoint import CheckpointError
 from nonesuch.gan.folders import FINE_TUNING_WEIGHTS, INFO_FILE, WEIGHTS, GeneratorInfo, is_run
 from nonesuch.gan.generator import load_generator
+from nonesuch.gan.run_info import log_records
 from nonesuch.hashing import file_sha256
 
 EXTRA_FILES = ("log.jsonl", "TRAINING.md")
@@ -95,19 +96,13 @@ def _write_screen(run: Path, folder: Path, dataset: str | None, resolution: int)
 
 
 def logged_scores(run: Path, images_seen: int) -> dict:
-    """The metrics the run logged at `images_seen` (fid, kid, ...), or {} if it logged none."""
-    try:
-        lines = (run / "log.jsonl").read_text().splitlines()
-    except OSError:
-        return {}
-    for line in reversed(lines):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
+    """The metrics the run logged at `images_seen` (fid, kid, ...), or {} if it logged none; the
+    last line for it counts (a resume writes a snapshot's line again)."""
+    scores = {}
+    for entry in log_records(run):
         if entry.get("images_seen") == images_seen:
-            return {k: v for k, v in entry.items() if k in ("fid", "kid", "metric_images")}
-    return {}
+            scores = {k: v for k, v in entry.items() if k in ("fid", "kid", "metric_images")}
+    return scores
 
 
 def _trained_on(dataset: str | None, licence: str | None, attribution: str | None) -> dict:

@@ -4,12 +4,13 @@ asked for, "cpu" or "cuda:0" what happened), so a run's folder says where it was
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from nonesuch import atomic
+from nonesuch.gan.errors import CheckpointError
+from nonesuch.gan.folders import read_json_object
 from nonesuch.progress import console
 
 
@@ -53,8 +54,8 @@ def record_device(run) -> None:
     path = Path(run.config.out) / "config.json"
     run.config.device_used = str(run.placement.device)
     try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
+        saved = read_json_object(path)
+    except CheckpointError:
         return  # prepare_run wrote it moments ago; if it is gone, there is nothing to annotate
     if saved.get("device_used") != run.config.device_used:
         atomic.write_json(path, {**saved, "device_used": run.config.device_used})

@@ -15,13 +15,13 @@ plots as one line, without a doubled or dangling tail.
 from __future__ import annotations
 
 import atexit
-import json
 import weakref
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from nonesuch.gan.run_info import log_records
 from nonesuch.progress import console
 
 # log.jsonl key -> TensorBoard tag; grouped by prefix into TensorBoard's sections.
@@ -40,17 +40,8 @@ _said_missing = False
 def _resume_point(run_dir: Path, images_seen: int) -> int:
     """Images seen at the last log line before this snapshot's: what this process resumed from
     (the resume truncated the log to it), or 0 for a new run."""
-    earlier = [0]
-    path = run_dir / "log.jsonl"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                seen = json.loads(line).get("images_seen", 0)
-            except ValueError:
-                continue
-            if seen < images_seen:
-                earlier.append(seen)
-    return max(earlier)
+    earlier = (record.get("images_seen", 0) for record in log_records(run_dir))
+    return max((seen for seen in earlier if isinstance(seen, int) and seen < images_seen), default=0)
 
 
 def _writer_for(run, images_seen: int):

@@ -25,6 +25,7 @@ from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, config_needs_sa
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
 from nonesuch.gan.precision import amp_dtype
+from nonesuch.gan.run_info import log_records
 from nonesuch.gan.schedule import Stage
 from nonesuch.gan.snapshot import save_grid, save_progress_gif, snapshot_latents
 
@@ -159,7 +160,7 @@ def _resume(run: Run) -> None:
         if run.config.init_from:
             _load_init_weights(run)
         if run.placement.is_main:
-            _truncate_log(run.dir / "log.jsonl", 0)
+            _truncate_log(run.dir, 0)
         return
     try:
         state = checkpoint.load_training_checkpoint(folder, run.generator, run.discriminator, run.generator_ema,
@@ -173,7 +174,7 @@ def _resume(run: Run) -> None:
         if run.scalers[name].is_enabled():
             run.scalers[name].load_state_dict(scaler_state)
     if run.placement.is_main:
-        _truncate_log(run.dir / "log.jsonl", run.images_seen)
+        _truncate_log(run.dir, run.images_seen)
 
 
 def _load_init_weights(run: Run) -> None:
@@ -191,18 +192,20 @@ def _load_init_weights(run: Run) -> None:
         raise TrainError(f"--init-from {run.config.init_from}: {e}") from e
 
 
-def _truncate_log(path: Path, images_seen: int) -> None:
-    """Drop log lines written after the checkpoint we resume from: they will be written again."""
-    if not path.is_file():
+def _truncate_log(run_dir: Path, images_seen: int) -> None:
+    """Drop log lines written after the checkpoint we resume from: they will be written again.
+    Streamed into the new log (a long run's is many MB); a log that is a FIFO or a device (the
+    snapshot's append would block on it), or over run_info's bounds, is a TrainError naming it."""
+    path = run_dir / "log.jsonl"
+    if not os.path.lexists(path):
         return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("images_seen", 0) <= images_seen:
-                kept.append(line)
-        except ValueError:
-            pass  # half a line, from a kill mid-write
-    atomic.write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    try:
+        with atomic.atomic_path(path) as tmp, open(tmp, "w") as kept:
+            for record in log_records(run_dir):      # half a line, from a kill mid-write, is dropped
+                if record.get("images_seen", 0) <= images_seen:
+                    kept.write(json.dumps(record) + "\n")
+    except (checkpoint.CheckpointError, FileExistsError) as e:   # FileExistsError: not a file to replace
+        raise TrainError(str(e)) from None
 
 
 # -- one step ----------------------------------------------------------------------------------

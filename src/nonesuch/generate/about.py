@@ -8,16 +8,16 @@ never guessed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from nonesuch.gan.folders import CheckpointError, read_json_object
 
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_json_object(path)   # bounded: a FIFO or a link to /dev/zero is a fact missing
+    except CheckpointError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def training_data(run_dir: str | Path) -> dict:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nonesuch.atomic import write_bytes, write_json
+from nonesuch.gan.folders import CheckpointError, read_json_object
 from nonesuch.generate.errors import GenerateError
 from nonesuch.progress import progress_bar
 
@@ -121,16 +122,13 @@ def _write_all(batches, out: Path, writers: ThreadPoolExecutor, advance) -> None
 
 
 def _check_same_settings(out: Path, settings: dict) -> None:
-    import json
-
     saved_path = out / "generate.json"
-    if not saved_path.is_file():
+    if not saved_path.exists():         # a FIFO or a link to a device is read, and refused
         return
     try:
-        saved = json.loads(saved_path.read_text())
-    except ValueError as error:
-        raise GenerateError(f"{saved_path}: unreadable ({error}); delete it or use another folder",
-                            option="out") from error
+        saved = read_json_object(saved_path)
+    except CheckpointError as error:    # not a regular file, too large, not a JSON object
+        raise GenerateError(f"{error}; delete it or use another folder", option="out") from None
     saved.setdefault("screened", False)        # folders from before the screen were not screened
     changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
     if changed:

@@ -29,9 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nonesuch.atomic import atomic_path
+from nonesuch.data.sources import UnreadableSource, read_regular_file
 from nonesuch.provenance.errors import ProvenanceError
 from nonesuch.provenance.home import nonesuch_home
 
+# A PEM certificate chain or private key is a few kB, the watermark key 17 bytes: a key file is
+# read whole, so it is read only if it is a regular file within this bound.
+MAX_KEY_FILE_BYTES = 1 << 20
 CA_YEARS = 10
 LEAF_YEARS = 2
 WATERMARK_KEY_BITS = 64
@@ -71,24 +75,34 @@ class SigningKeys:
 
     def load(self) -> tuple[bytes, bytes]:
         """(chain PEM, private key PEM); ProvenanceError naming the folder if keys are missing."""
-        if not self.certificates_exist():
+        if not all(path.exists() for path in (self.chain, self.key, self.ca_cert)):
             raise ProvenanceError(f"no signing keys in {self.folder}: run `nonesuch keys init`")
-        return self.chain.read_bytes(), self.key.read_bytes()
+        return read_key_file(self.chain), read_key_file(self.key)
 
     def load_watermark_key(self) -> int:
         """The 64-bit watermark key; ProvenanceError naming the file if it is missing or bad."""
         path = self.watermark_key
+        if not path.exists():
+            raise ProvenanceError(f"no watermark key at {path}: run `nonesuch keys init`")
         try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            raise ProvenanceError(f"no watermark key at {path}: run `nonesuch keys init`") from None
-        except OSError as error:
-            raise ProvenanceError(f"{path}: cannot read the watermark key ({error.strerror})") from error
+            text = read_key_file(path).decode().strip()
+        except UnicodeDecodeError:
+            text = ""                   # not hex digits: refused below
         if len(text) != WATERMARK_KEY_BITS // 4 or not all(c in "0123456789abcdef" for c in text):
             raise ProvenanceError(f"{path}: not a watermark key ({WATERMARK_KEY_BITS // 4} hex "
                                   "digits expected); restore it from a backup, or move it away "
                                   "and run `nonesuch keys init` (old marks become unreadable)")
         return int(text, 16)
+
+
+def read_key_file(path: Path) -> bytes:
+    """A key or certificate file's bytes; ProvenanceError naming it if it is not a regular file
+    (a FIFO would block, a link to /dev/zero never end) or is over MAX_KEY_FILE_BYTES."""
+    try:
+        return read_regular_file(path, MAX_KEY_FILE_BYTES)
+    except UnreadableSource as error:
+        raise ProvenanceError(f"{path}: {error}; restore the key set from a backup, or move it away "
+                              f"and run `nonesuch keys init`") from None
 
 
 def watermark_config(keys: SigningKeys | None = None):

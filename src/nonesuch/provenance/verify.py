@@ -49,7 +49,7 @@ import numpy as np
 
 from nonesuch.provenance.c2pa_sign import ManifestCheck, read_manifest
 from nonesuch.provenance.errors import ProvenanceError
-from nonesuch.provenance.keys import SigningKeys, default_keys, watermark_config
+from nonesuch.provenance.keys import SigningKeys, default_keys, read_key_file, watermark_config
 from nonesuch.provenance.record import format_watermark_id
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.xmp import DIGITAL_SOURCE_TYPE, FORMATS, read_xmp, sniff_format, xmp_fields
@@ -149,10 +149,7 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
 
 def _own_ca(keys: SigningKeys) -> bytes | None:
     """This install's CA certificate; None without one (then no manifest reads as ours)."""
-    try:
-        return keys.ca_cert.read_bytes()
-    except OSError:
-        return None
+    return read_key_file(keys.ca_cert) if keys.ca_cert.exists() else None
 
 
 def _c2pa_layer(data: bytes, fmt: str | None, trust_anchors: bytes | None,

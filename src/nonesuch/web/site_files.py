@@ -13,10 +13,15 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
+from nonesuch.data.sources import MAX_IMAGE_FILE_BYTES, UnreadableSource, read_regular_file
+
 # Content-named files never change: browsers may keep them for a year without asking again.
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 IN_MEMORY_LIMIT = 256 << 20     # bytes of file contents kept in memory; the rest is read per request
+# A published site's largest files are its images and images.json (publish reads no image over
+# MAX_IMAGE_FILE_BYTES); a 3 GB sparse file would otherwise be read whole on every request.
+MAX_SITE_FILE_BYTES = MAX_IMAGE_FILE_BYTES
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                ".html": "text/html; charset=utf-8", ".json": "application/json",
                ".webp": "image/webp"}
@@ -31,7 +36,18 @@ class SiteFile:
     data: bytes | None = None
 
     def body(self) -> bytes:
-        return self.data if self.data is not None else self.path.read_bytes()
+        return self.data if self.data is not None else read_site_file(self.path)
+
+
+def read_site_file(path: Path) -> bytes:
+    """A site file's bytes, if it is a regular file within MAX_SITE_FILE_BYTES: a FIFO would
+    block the server, a device (/dev/zero) never end; ServeError naming it otherwise."""
+    from nonesuch.web.server import ServeError     # server.py imports this module
+
+    try:
+        return read_regular_file(path, MAX_SITE_FILE_BYTES)
+    except UnreadableSource as error:
+        raise ServeError(f"{path}: {error}; remove it from the site, or publish the site again") from None
 
 
 def media_type_of(name: str) -> str:
@@ -51,15 +67,15 @@ def load_site_files(site: Path) -> dict[str, SiteFile]:
     budget = IN_MEMORY_LIMIT
     for path in sorted(site.rglob("*")):
         relative = path.relative_to(site)
-        if not path.is_file() or path.is_symlink() or any(p.startswith(".") for p in relative.parts):
+        if path.is_dir() or path.is_symlink() or any(p.startswith(".") for p in relative.parts):
             continue    # links could point outside the site; hidden files are not for visitors
         content_named = relative.parts[0] in ("img", "records")
-        size = path.stat().st_size
-        if size <= budget:
-            budget -= size
-            table["/" + relative.as_posix()] = file_from_bytes(path.name, path.read_bytes(), content_named)
+        stat = path.stat()
+        if stat.st_size <= budget or stat.st_size > MAX_SITE_FILE_BYTES:
+            data = read_site_file(path)     # refuses, by name, a FIFO, a device, a file over the cap
+            budget -= len(data)
+            table["/" + relative.as_posix()] = file_from_bytes(path.name, data, content_named)
         else:
-            stat = path.stat()
             table["/" + relative.as_posix()] = SiteFile(
                 media_type=media_type_of(path.name), path=path,
                 cache_control=IMMUTABLE if content_named else REVALIDATE,
