@@ -21,6 +21,11 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
+class NotAFileError(FileExistsError):
+    """The target exists and is a device, pipe, socket or folder: nothing was written (see
+    _refuse_to_replace_a_non_file). The CLI reports it in one line, whichever verb met it."""
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success rename it to `target`.
@@ -57,7 +62,7 @@ def _refuse_to_replace_a_non_file(target: Path) -> None:
         return  # unreadable parent etc.: the write itself reports it
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
-        raise FileExistsError(f"{target}: exists and is {kind}, not a file; it was left as it is")
+        raise NotAFileError(f"{target}: exists and is {kind}, not a file; it was left as it is")
 
 
 def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) -> None:

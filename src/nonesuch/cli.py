@@ -115,17 +115,22 @@ def _reexec_with_fast_malloc() -> None:
 
 
 def run_app() -> None:
-    """The CLI, with a full disk said in one line instead of a traceback from whichever write hit
-    it. Every output is written to a temporary file and renamed, so nothing is left half-written,
-    and every verb resumes: the same command finishes the work once there is space."""
+    """The CLI, with a full disk (and an output whose place holds a device, pipe or folder) said
+    in one line instead of a traceback from whichever write hit it. Every output is written to a
+    temporary file and renamed, so nothing is left half-written, and every verb resumes: the same
+    command finishes the work once there is space."""
+    from nonesuch.atomic import NotAFileError
+    from nonesuch.progress import print_error
+
     try:
         app(prog_name="nonesuch")
+    except NotAFileError as error:    # an output's place holds a device, pipe or folder: left alone
+        print_error(error)
+        sys.exit(1)
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         from pathlib import Path
-
-        from nonesuch.progress import print_error
 
         where = f" (writing in {Path(error.filename).parent})" if error.filename else ""
         print_error(f"no space left on the device{where}; free some and run the same command "
