@@ -30,6 +30,20 @@ def session(embedded_dataset, tmp_path) -> CurationSession:
     return CurationSession(copy_dataset(embedded_dataset.root, tmp_path / "ds", embeddings=True), "smileys")
 
 
+def test_the_label_page_bounds_connections_as_serve_does(session, monkeypatch):
+    """A silent or trickling client is closed (web/connections.py): the labelling server ran
+    plain uvicorn, whose connections wait for ever for a request head."""
+    import uvicorn
+
+    from nonesuch.curate.app import serve
+    from nonesuch.web.connections import DeadlineH11Protocol, uvicorn_limits
+
+    ran = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    serve(session, port=8765, open_browser=False)
+    assert ran["http"] is DeadlineH11Protocol and ran.items() >= uvicorn_limits().items()
+
+
 def page_client(session, **headers):
     """A client that talks to the page as its own script does: loopback host, the page's token."""
     from fastapi.testclient import TestClient

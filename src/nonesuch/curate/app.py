@@ -207,6 +207,7 @@ def serve(session: CurationSession, port: int = 8765, open_browser: bool = True)
     import uvicorn
 
     from nonesuch.progress import console
+    from nonesuch.web.connections import uvicorn_limits
 
     url = f"http://127.0.0.1:{port}/"
     console.print(f"labeling {session.target!r} at {url}  (p pages, o one by one, c clusters, r review; "
@@ -214,4 +215,6 @@ def serve(session: CurationSession, port: int = 8765, open_browser: bool = True)
     session.next_queries(1)   # build the clusters before the first page load
     if open_browser:
         threading.Timer(1.0, webbrowser.open, [url]).start()
-    uvicorn.run(create_app(session), host="127.0.0.1", port=port, log_level="warning")
+    # serve's connection bounds: a client that opens connections and sends nothing, or trickles
+    # a body, holds no descriptor for long here either.
+    uvicorn.run(create_app(session), host="127.0.0.1", port=port, log_level="warning", **uvicorn_limits())
