@@ -120,6 +120,8 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     (["--metric-images", "-1"], "--metric-images must be from 0 to 100000"),
     (["--keep", "0"], "--keep must be at least 1, got 0"),
     (["--minutes", "nan"], "--minutes must be a number above 0, got nan"),   # trained forever
+    (["--augment-p", "1.5"], "--augment-p must be from 0.0 to 1.0, got 1.5"),   # after the dataset was read
+    (["--augment-target", "nan"], "--augment-target must be from 0.0 to 0.99, got nan"),
     (["--seed", "-1"], "--seed must be from 0 to"),
     (["--seed", f"{10 ** 20}"], "--seed must be from 0 to"),
 ])

@@ -36,6 +36,7 @@ MAX_PENALTY_INTERVAL = 1000
 MAX_LR = 1.0
 # LeCam's weights in its paper are 0.01 to 0.3; --lecam 1e308 trained to NaN before saying so.
 MAX_LECAM = 100.0
+MAX_AUGMENT_TARGET = 0.99
 
 
 class TrainError(GanError):
@@ -64,6 +65,10 @@ def check_given_numbers(options: dict) -> None:
         "metric_images": lambda v: check_range("--metric-images", v, 0, MAX_GENERATED),
         "keep_checkpoints": lambda v: check_range("--keep", v, 1),
         "seed": lambda v: check_range("--seed", v, 0, MAX_SEED),
+        # A chance, and the overfitting statistic r = E[sign(D(real))], which is 1 at most: ADA aims
+        # at 0.6, and a target of 1 or more would push the augmentation up without end.
+        "augment_p": lambda v: check_range("--augment-p", v, 0.0, 1.0),
+        "augment_target": lambda v: check_range("--augment-target", v, 0.0, MAX_AUGMENT_TARGET),
         "threads": lambda v: check_cpu_count("--threads", v),
     }
     try:

@@ -21,7 +21,7 @@ import torch
 from nonesuch import atomic
 from nonesuch.data.dataset import Dataset, DatasetError
 from nonesuch.gan import augment, checkpoint, distributed, divergence, losses, startup, tensorboard_log
-from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, config_needs_saving
+from nonesuch.gan.config import LOSSES, TrainConfig, TrainError, check_given_numbers, config_needs_saving
 from nonesuch.gan.data import TrainingImages
 from nonesuch.gan.ema import ema_beta, update_ema
 from nonesuch.gan.precision import amp_dtype
@@ -106,8 +106,8 @@ def validate(config: TrainConfig) -> tuple[TrainConfig, Dataset]:
         raise TrainError(f"--augment {config.augment!r}: {e}") from e
     if config.lecam < 0 or not 0 <= config.lecam_decay < 1:
         raise TrainError("--lecam must be >= 0 (0 = off) and its decay in [0, 1)")
-    if not 0 <= config.augment_p <= 1 or not 0 <= config.augment_target < 1:
-        raise TrainError("--augment-p must be in [0, 1] and --augment-target in [0, 1)")
+    # The CLI checked these before any work; a config built in Python is checked here, alike.
+    check_given_numbers({"augment_p": config.augment_p, "augment_target": config.augment_target})
     if 0 < config.metric_images < 8:
         raise TrainError(f"--metric-images {config.metric_images}: score at least 8 generated images (precision "
                          f"and recall need k = 3 neighbours), or 0 for none")
