@@ -20,7 +20,6 @@ joins everything into the two arrays.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -33,7 +32,7 @@ from nonesuch import atomic
 from nonesuch.cpus import usable_cpu_count
 from nonesuch.curate.errors import CurateError
 from nonesuch.data import Dataset
-from nonesuch.data.sources import UnreadableSource, read_regular_file, regular_file_problem
+from nonesuch.data.sources import UnreadableSource, read_json_object, regular_file_problem
 
 MODEL_NAME = "effnet-lite0"
 FEATURE_DIM = 1280
@@ -332,14 +331,9 @@ def read_saved_json(path: Path, max_bytes: int, remedy: str) -> dict:
     """The JSON object curate saved at `path`, read bounded (a FIFO would block, a link to
     /dev/zero never end); a CurateError naming the file, the problem and `remedy` otherwise."""
     try:
-        data = json.loads(read_regular_file(path, max_bytes))
+        return read_json_object(path, max_bytes)
     except UnreadableSource as error:
         raise CurateError(f"{path}: {error}; {remedy}") from None
-    except (ValueError, RecursionError) as error:
-        raise CurateError(f"{path}: not valid JSON ({str(error)[:200]}); {remedy}") from None
-    if not isinstance(data, dict):
-        raise CurateError(f"{path}: not a JSON object; {remedy}")
-    return data
 
 
 def _load_if_complete(dataset: Dataset, config: EmbedConfig) -> Embeddings | None:

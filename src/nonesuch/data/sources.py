@@ -226,6 +226,22 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+
+def read_json_object(path: Path, max_bytes: int) -> dict:
+    """The JSON object in the regular file `path`, read within max_bytes (no FIFO that blocks, no
+    endless device, no nesting deep enough to crash the parser); UnreadableSource otherwise.
+    Every stage reads its saved JSON through this and words the refusal as its own error."""
+    import json
+
+    data = read_regular_file(path, max_bytes)
+    try:
+        data = json.loads(data)
+    except (ValueError, RecursionError) as error:   # RecursionError: [[[[... 100000 deep
+        raise UnreadableSource(f"not valid JSON ({str(error)[:200]})") from None
+    if not isinstance(data, dict):
+        raise UnreadableSource(f"not a JSON object (it holds a {type(data).__name__})")
+    return data
+
 # ---- pass 1: list -----------------------------------------------------------------------------
 
 def _problem_entry(path: Path, problem: str, member: str = "") -> SourceEntry:

@@ -9,7 +9,6 @@ its name.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -119,14 +118,9 @@ def read_info(folder: Path) -> GeneratorInfo:
 def read_json_object(path: Path) -> dict:
     """The JSON object in the regular file `path`, read with a size bound (no FIFO that blocks, no
     endless device, no nesting deep enough to crash the parser); CheckpointError otherwise."""
-    from nonesuch.data.sources import UnreadableSource, read_regular_file
+    from nonesuch.data import sources
 
     try:
-        data = json.loads(read_regular_file(path, MAX_JSON_FILE_BYTES))
-    except UnreadableSource as error:
+        return sources.read_json_object(path, MAX_JSON_FILE_BYTES)
+    except sources.UnreadableSource as error:
         raise CheckpointError(f"{path}: {error}") from None
-    except (ValueError, RecursionError) as error:   # RecursionError: [[[[... 100000 deep
-        raise CheckpointError(f"{path}: not valid JSON ({str(error)[:200]})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: not a JSON object (it holds a {type(data).__name__})")
-    return data
