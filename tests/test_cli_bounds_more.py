@@ -45,7 +45,7 @@ def _listening_port():
     (["metrics", "smileys32", "--memorisation-png", "{tmp}/fifo.png"], "--memorisation-png {tmp}/fifo.png: is not a regular file"),
     (["metrics", "smileys32", "--memorisation-png", "{tmp}/folder.gif"], "--memorisation-png {tmp}/folder.gif: is a folder"),
     (["publish", "smileys32", "--out", "{tmp}/site", "--truncation", "nan"], "--truncation: truncation must be"),
-    (["publish", "smileys32", "--out", "{tmp}/site", "--size", "32"], "--size: size 32 is too small"),  # named the run, not the flag
+    (["publish", "smileys32", "--out", "{tmp}/site", "--size", "32"], "--size must be from 64 to 2048 px (the watermark"),  # named the run, not the flag
     (["serve", "smileys32", "--truncation", "-0.0"], "--truncation: truncation must be"),
     (["serve", "smileys32", "--host", ""], "--host is empty"),                    # listened on every interface
     (["serve", "smileys32", "--host", "a b"], "--host a b --port 8000: cannot listen there"),  # uvicorn's log, exit 3
@@ -99,3 +99,44 @@ def test_publish_run_bounds_count_and_never_lists_the_seeds(tmp_path, monkeypatc
         publish_run("smileys32", tmp_path / "site", MAX_RUN_IMAGES)
     assert isinstance(seen["seeds"], Seeds) and len(seen["seeds"]) == MAX_RUN_IMAGES
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "RUN", "--count", "1e3"], "nonesuch generate: Invalid value for '--count'"),
+    (["explain", "RUN", "--target", "imagenet:lemon", "--out", "OUT", "--iterations", "x"],
+     "nonesuch explain: Invalid value for '--iterations'"),
+    (["generate", "RUN", "--fps", "3"], "nonesuch generate: No such option: --fps"),
+    (["generate"], "nonesuch generate: Missing argument 'run'"),
+    (["frobnicate"], "nonesuch: No such command 'frobnicate'"),
+])
+def test_a_mistyped_command_line_is_one_line_naming_the_verb_and_its_help(tmp_path, monkeypatch, capsys,
+                                                                          args, message):
+    """click's usage errors came as a box wrapped at the terminal's width (a long message split
+    over two lines), unlike every other refusal; the installed command now says them in one line."""
+    import sys
+
+    from nonesuch import cli
+
+    args = [str(tmp_path / a) if a in ("RUN", "OUT") else a for a in args]
+    monkeypatch.setattr(sys, "argv", ["nonesuch", *args])
+    monkeypatch.setenv("COLUMNS", "60")
+    with pytest.raises(SystemExit) as stopped:
+        cli.run_app()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {message}") and err.rstrip().endswith("--help)"), err
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_the_installed_command_keeps_its_exit_codes(monkeypatch, capsys):
+    """Success is 0, help is 0 and a bare group shows its help with click's 2, as before."""
+    import sys
+
+    from nonesuch import cli
+
+    for args, code in ((["--version"], 0), (["info", "--help"], 0), ([], 2), (["curate"], 2)):
+        monkeypatch.setattr(sys, "argv", ["nonesuch", *args])
+        with pytest.raises(SystemExit) as stopped:
+            cli.run_app()
+        assert stopped.value.code == code, args
+    assert "Usage: nonesuch curate" in capsys.readouterr().out

@@ -102,9 +102,11 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
 @pytest.mark.parametrize("args, message", [
     (["--threads", "100000"], "--threads must be from 1 to"),   # torch.set_num_threads(100000) segfaulted
     (["--threads", "-1"], "--threads must be from 1 to"),
-    (["--kimg", "nan"], "--kimg must be a number above 0 and at most 100000, got nan"),
-    (["--kimg", "inf"], "--kimg must be a number above 0"),
-    (["--kimg", "0"], "--kimg must be a number above 0"),
+    (["--kimg", "nan"], "--kimg must be from 0.001 to 100000.0, got nan"),
+    (["--kimg", "inf"], "--kimg must be from 0.001 to 100000.0"),
+    (["--kimg", "0"], "--kimg must be from 0.001 to 100000.0"),
+    (["--kimg", "1e-300"], "--kimg must be from 0.001 to 100000.0"),          # trained nothing, said done
+    (["--snapshot-kimg", "1e-300"], "--snapshot-kimg must be from 0.001"),   # a checkpoint every step
     (["--batch", f"{10 ** 12}"], "--batch must be from 4 to 1024"),   # asked for 4 TB
     (["--lr", "nan"], "--lr must be a number above 0 and at most 1, got nan"),
     (["--lr", "-1"], "--lr must be a number above 0"),
@@ -114,8 +116,8 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(emoji_dataset, tiny_run,
     (["--gp-interval", "0"], "--gp-interval must be from 1 to 1000, got 0"),
     (["--gp-interval", f"{10 ** 30}"], "--gp-interval must be from 1 to 1000"),   # NaN, no intact checkpoint
     (["--resolution", "0"], "--resolution must be from 4 to 1024 px, got 0"),
-    (["--snapshot-kimg", "nan"], "--snapshot-kimg must be a number above 0 and at most 100000, got nan"),
-    (["--snapshot-kimg", "1e308"], "--snapshot-kimg must be a number above 0 and at most 100000"),  # OverflowError
+    (["--snapshot-kimg", "nan"], "--snapshot-kimg must be from 0.001 to 100000.0, got nan"),
+    (["--snapshot-kimg", "1e308"], "--snapshot-kimg must be from 0.001 to 100000.0"),  # OverflowError
     (["--metric-images", f"{10 ** 12}"], "--metric-images must be from 0 to 100000"),
     (["--metric-images", "-1"], "--metric-images must be from 0 to 100000"),
     (["--keep", "0"], "--keep must be at least 1, got 0"),

@@ -14,9 +14,9 @@ from nonesuch.generate.sampling import MAX_SEED, Seeds, parse_seeds
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--count", "4", "--size", "20000"], "--size must be from 1 to 2048"),
-    (["--count", "4", "--size", "0"], "--size must be from 1 to 2048"),
-    (["--count", "4", "--size", "-5"], "--size must be from 1 to 2048"),
+    (["--count", "4", "--size", "20000"], "--size must be from 64 to 2048"),
+    (["--count", "4", "--size", "0"], "--size must be from 64 to 2048"),
+    (["--count", "4", "--size", "-5"], "--size must be from 64 to 2048"),
     (["--seeds", f"{2 ** 64}"], "out of range"),
     (["--seeds", f"0-{10 ** 30}"], "out of range"),
     (["--seeds", "5-3"], "3 < 5"),
@@ -39,7 +39,7 @@ def test_bad_sizes_and_counts_are_one_line_before_any_work(tmp_path, args, messa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "0"], "error: --size must be from 1 to 2048 px, got 0"),
+    (["--size", "0"], "error: --size must be from 64 to 2048 px (the watermark cannot be read below 64 px), got 0"),
     (["--frames", "0"], "error: --frames must be at least 1, got 0"),
     (["--frames", "-1"], "error: --frames must be at least 1, got -1"),
     (["--frames", f"{10 ** 12}"], "GiB of pixels at once, over 1 GiB"),

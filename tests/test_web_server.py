@@ -179,7 +179,7 @@ def test_cli_serve_names_a_folder_it_cannot_serve(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--port", "-1"], "--port must be from 1 to 65535, got -1"),        # a bind() traceback
     (["--port", "70000"], "--port must be from 1 to 65535, got 70000"),
-    (["--size", "100000"], "--size must be from 1 to 2048 px"),            # 28 GiB per image, in the pool thread
+    (["--size", "100000"], "--size must be from 64 to 2048 px"),            # 28 GiB per image, in the pool thread
     (["--pool-size", f"{10 ** 12}"], "--pool-size 1000000000000: "),      # filled until memory ran out
     (["--batch-size", f"{10 ** 12}"], "--batch-size 1000000000000: "),
     (["--pool-size", "0"], "--pool-size must be at least 1, got 0"),
@@ -195,7 +195,7 @@ def test_bad_serve_numbers_are_one_line_before_serving(args, message):
 @pytest.mark.parametrize("args, message", [
     (["--count", f"{10 ** 12}"], "--count must be from 1 to 100000"),    # a MemoryError traceback
     (["--count", "0"], "--count must be from 1 to 100000, got 0"),
-    (["--size", "100000"], "--size must be from 1 to 2048 px"),          # a 28 GiB allocation
+    (["--size", "100000"], "--size must be from 64 to 2048 px"),          # a 28 GiB allocation
 ])
 def test_bad_publish_numbers_are_one_line_before_any_work(tmp_path, args, message):
     result = CliRunner().invoke(app, ["publish", "smileys32", "--out", str(tmp_path / "site"), *args])

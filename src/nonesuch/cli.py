@@ -114,16 +114,35 @@ def _reexec_with_fast_malloc() -> None:
         pass  # carry on with the default allocator
 
 
+try:    # what click raises for a bad command line; typer vendors its own click since 0.2x
+    from typer import TyperException as COMMAND_LINE_ERROR
+except ImportError:
+    from click import ClickException as COMMAND_LINE_ERROR
+
+
 def run_app() -> None:
-    """The CLI, with a full disk (and an output whose place holds a device, pipe or folder) said
-    in one line instead of a traceback from whichever write hit it. Every output is written to a
-    temporary file and renamed, so nothing is left half-written, and every verb resumes: the same
-    command finishes the work once there is space."""
+    """The CLI, with every error said in one line: a mistyped command line (click's own message,
+    which typer draws as a box wrapped at the terminal's width), and a full disk or an output
+    whose place holds a device, pipe or folder (instead of a traceback from whichever write hit
+    it). Every output is written to a temporary file and renamed, so nothing is left half-written,
+    and every verb resumes: the same command finishes the work once there is space."""
     from nonesuch.atomic import NotAFileError
     from nonesuch.progress import print_error
 
     try:
-        app(prog_name="nonesuch")
+        status = app(prog_name="nonesuch", standalone_mode=False)
+    except COMMAND_LINE_ERROR as error:
+        if type(error).__name__ == "NoArgsIsHelpError":    # a bare `nonesuch` or group: its help,
+            sys.exit(2)                                     # which typer has printed, as click exits
+        if getattr(error, "ctx", None) is not None:         # a usage error: name the verb and its help
+            command = error.ctx.command_path
+            print_error(f"{command}: {error.format_message()} (see {command} --help)")
+        else:
+            print_error(error.format_message())
+        sys.exit(error.exit_code)
+    except typer.Abort:                                    # Ctrl-C outside a verb's own handling
+        print_error("interrupted")
+        sys.exit(130)
     except NotAFileError as error:    # an output's place holds a device, pipe or folder: left alone
         print_error(error)
         sys.exit(1)
@@ -136,6 +155,7 @@ def run_app() -> None:
         print_error(f"no space left on the device{where}; free some and run the same command "
                     "again: it resumes where it stopped")
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)   # typer.Exit(code) comes back as its code
 
 
 def main() -> None:

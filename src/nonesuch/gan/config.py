@@ -27,6 +27,9 @@ CHANGEABLE_ON_RESUME = {"device", "snapshot_kimg", "metric_images", "keep_checkp
 # before it allocates (`--batch 10**12` asked for 4 TB) or schedules a run that never ends.
 MAX_BATCH = 1024
 MAX_KIMG = 100_000.0       # per phase; the paper's longest is 600
+# One image: --kimg 1e-300 trained nothing and reported the run done, and --snapshot-kimg 1e-300
+# wrote a checkpoint at every step.
+MIN_KIMG = 0.001
 # The lazy penalty is weighted by its interval, so a huge one is a single kick of weight
 # gp_weight x interval at step 0: --gp-interval 10**30 trained the smoke run to NaN and left no
 # intact checkpoint. StyleGAN2 regularises every 16 steps; 1000 is far past any use.
@@ -54,14 +57,14 @@ def check_given_numbers(options: dict) -> None:
     from nonesuch.metrics.evaluate import MAX_GENERATED
 
     checks = {
-        "kimg": lambda v: check_positive("--kimg", v, MAX_KIMG),
+        "kimg": lambda v: check_range("--kimg", v, MIN_KIMG, MAX_KIMG),
         "batch": lambda v: check_range("--batch", v, 4, MAX_BATCH),
         "resolution": lambda v: check_range("--resolution", v, MIN_RESOLUTION, MAX_RESOLUTION, " px"),
         "lr": lambda v: check_positive("--lr", v, MAX_LR),
         "lecam": lambda v: check_range("--lecam", v, 0.0, MAX_LECAM),
         "gp_interval": lambda v: check_range("--gp-interval", v, 1, MAX_PENALTY_INTERVAL),
         # Past a phase's length a snapshot comes only at the end; 1e308 overflowed int(kimg * 1000).
-        "snapshot_kimg": lambda v: check_positive("--snapshot-kimg", v, MAX_KIMG),
+        "snapshot_kimg": lambda v: check_range("--snapshot-kimg", v, MIN_KIMG, MAX_KIMG),
         "metric_images": lambda v: check_range("--metric-images", v, 0, MAX_GENERATED),
         "keep_checkpoints": lambda v: check_range("--keep", v, 1),
         "seed": lambda v: check_range("--seed", v, 0, MAX_SEED),

@@ -82,7 +82,7 @@ def generate(
         fail("nothing to generate: give --count N or --seeds A-B")
     try:
         check_truncation_option(truncation)
-        check_size(size)
+        check_size(size, watermarked=True)
         check_output_folder("--out", out)
     except ValueError as error:
         fail(error)
@@ -125,7 +125,7 @@ def interpolate(
         fail(f"--seeds: {error}")
     try:
         check_truncation_option(truncation)
-        check_size(size)
+        check_size(size, watermarked=True)
         check_range("--frames", frames, 1)
         check_held_pixels("--frames", frames, len(keyframes) * frames, size)  # every frame, until written
         check_range("--fps", fps, 1, MAX_WALK_FPS)

@@ -42,6 +42,7 @@ from nonesuch.gan.sampling import check_truncation
 from nonesuch.generate.errors import GenerateError
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
 from nonesuch.generate.records import generation_record
+from nonesuch.generate.sampling import MIN_WATERMARKED_SIZE
 from nonesuch.generate.screen import SCREEN_FILE, load_screen
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
@@ -238,16 +239,13 @@ class Producer:
         self.close()
 
 
-MIN_SIZE = 64            # px; the watermark cannot be read below this
-
-
 def check_settings(size: int, fmt: str, truncation: float | None, amp: str) -> None:
     """GenerateError, naming the setting, for what no generator could honour."""
     if fmt not in FORMATS:
         raise GenerateError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", option="format")
-    if size < MIN_SIZE:
+    if size < MIN_WATERMARKED_SIZE:
         raise GenerateError(f"size {size} is too small: the watermark cannot be read below "
-                            f"{MIN_SIZE} px (use 128 or more)", option="size")
+                            f"{MIN_WATERMARKED_SIZE} px (use 128 or more)", option="size")
     check_sampling(truncation, amp)
 
 

@@ -24,6 +24,8 @@ MAX_COUNT = 10 ** 12
 # while the next batch is made; past that a typo (--size 20000: 1.2 GB an image) exhausts memory
 # before the first file is written. Native resolutions are 32-256 px.
 MAX_SIZE = 2048
+# Every generated image carries the watermark, which cannot be read below this side.
+MIN_WATERMARKED_SIZE = 64
 # Finished pixels a command may hold at once: a walk keeps every frame until it writes the file
 # (twice over while it stacks them), a live pool keeps its stock. 1 GiB is 5,461 frames at 256 px,
 # almost 4 minutes at 24 fps; a typo (`--frames 1000000`) asked for a TiB.
@@ -98,8 +100,12 @@ def parse_seeds(text: str) -> Seeds:
     return Seeds(ranges)
 
 
-def check_size(size: int) -> None:
-    """Output side in px from 1 to MAX_SIZE; ValueError otherwise."""
+def check_size(size: int, watermarked: bool = False) -> None:
+    """Output side in px from 1 (a watermarked image's from MIN_WATERMARKED_SIZE) to MAX_SIZE;
+    ValueError otherwise."""
+    if watermarked:
+        check_range("--size", size, MIN_WATERMARKED_SIZE, MAX_SIZE,
+                    f" px (the watermark cannot be read below {MIN_WATERMARKED_SIZE} px)")
     check_range("--size", size, 1, MAX_SIZE, " px")
 
 

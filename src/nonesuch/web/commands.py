@@ -41,7 +41,7 @@ def publish_command(
 
     try:
         check_range("--count", count, 1, MAX_RUN_IMAGES)
-        check_size(size)
+        check_size(size, watermarked=True)
         check_truncation_option(truncation)
     except ValueError as error:
         fail(error)
@@ -89,7 +89,7 @@ def serve_command(
     try:
         check_port("--port", port)
         check_range("--max-concurrency", max_concurrency, 1, MAX_CONCURRENCY)
-        check_size(size)
+        check_size(size, watermarked=True)
         check_truncation_option(truncation)
         check_range("--pool-size", pool_size, 1)
         check_range("--batch-size", batch_size, 1)
