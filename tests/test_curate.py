@@ -205,6 +205,16 @@ def test_cli_clusters_write_grids_and_a_cluster_becomes_a_subset(embedded_datase
     result = runner.invoke(app, ["curate", "apply", str(dataset.root), "--cluster", "9", "--out", str(tmp_path / "c9")])
     assert result.exit_code == 1 and "cluster 9 does not exist" in result.output
 
+    # --k 0 was read as "the latest clustering"; a clusters file for another image count indexed past the dataset
+    result = runner.invoke(app, ["curate", "apply", str(dataset.root), "--cluster", "1", "--k", "0", "--out", str(tmp_path / "k0")])
+    assert result.exit_code == 1 and "--k must be at least 1, got 0" in result.output and not (tmp_path / "k0").exists()
+    saved = dataset.root / "curation" / "clusters-k4.json"
+    data = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**data, "assignment": data["assignment"] + [1] * 5}))
+    result = runner.invoke(app, ["curate", "apply", str(dataset.root), "--cluster", "1", "--out", str(tmp_path / "c5")])
+    assert result.exit_code == 1 and "holds clusters of 53 images and the dataset has 48" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "c5").exists()
+
 
 def test_cli_imports_labels_from_csv_and_folder(embedded_dataset, tmp_path):
     dataset = copy_dataset(embedded_dataset.root, tmp_path / "ds")

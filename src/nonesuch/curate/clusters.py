@@ -123,17 +123,21 @@ def save_clusters(dataset: Dataset, clusters: Clusters) -> Path:
 def load_cluster_assignment(dataset: Dataset, k: int | None = None) -> tuple[np.ndarray, int]:
     """([N] cluster per image, k) from the latest `curate clusters` run (or the one with this k)."""
     folder = dataset.root / "curation"
-    saved = ([_saved_path(dataset, k)] if k else
+    saved = ([_saved_path(dataset, k)] if k is not None else
              sorted(folder.glob("clusters-k*.json"), key=lambda p: p.stat().st_mtime))
     again = f"run `nonesuch curate clusters {dataset.root} --k K --out DIR`"
     if not saved or not saved[-1].exists():     # a FIFO or a link to a device is read, and refused
-        raise CurateError(f"{dataset.root}: no saved clusters{f' with k={k}' if k else ''}; {again} first")
+        raise CurateError(f"{dataset.root}: no saved clusters{f' with k={k}' if k is not None else ''}; {again} first")
     # One number a line (write_json indents): ~10 bytes an image, bounded at 32 and 1 MB more.
     data = read_saved_json(saved[-1], (1 << 20) + 32 * len(dataset), f"{again} again")
     try:
-        return np.asarray(data["assignment"], dtype=np.int64), int(data["config"]["k"])
-    except (KeyError, TypeError, ValueError) as error:
+        assignment, k = np.asarray(data["assignment"], dtype=np.int64), int(data["config"]["k"])
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise CurateError(f"{saved[-1]}: not saved clusters ({error!r}); {again} again") from None
+    if assignment.shape != (len(dataset),):     # clustered before images were added, or edited
+        raise CurateError(f"{saved[-1]}: holds clusters of {assignment.size} images and the dataset has "
+                          f"{len(dataset)}; {again} again")
+    return assignment, k
 
 
 def write_cluster_grids(dataset: Dataset, clusters: Clusters, out: str | Path, per_grid: int = 64) -> list[Path]:

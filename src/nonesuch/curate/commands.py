@@ -142,6 +142,8 @@ def apply_command(
         fail("give exactly one of --target NAME or --cluster N")
     try:
         check_range("--threshold", threshold, 0.0, 1.0, " (a probability)")
+        if k is not None:       # --k 0 read as "the latest clustering"
+            check_range("--k", k, 1)
     except ValueError as error:
         fail(error)
     try:
