@@ -203,6 +203,17 @@ def test_a_frame_pulled_from_a_walk_gif_traces_back_to_the_walk(conditional_run,
     assert report.watermark["status"] == "found"
     assert report.watermark["watermark_id"] == record["watermark_id"]
     assert report.registry["record"]["walk_seeds"] == "4,9,2" and report.verdict == "traced"
+    assert report.registry["content"]["matches"]             # it looks like one of the walk's frames
+    from sklearn.datasets import load_sample_images
+    from nonesuch.provenance.content import SIDE
+    from nonesuch.provenance.watermark_attacks import copy_mark
+    photo = np.ascontiguousarray(load_sample_images().images[0][100:356, 200:456])
+    buffer = __import__("io").BytesIO()
+    iio.imwrite(buffer, copy_mark(frame, photo, strength=3), extension=".png")
+    with Registry() as registry:
+        assert len(registry.content_of(record["watermark_id"])) == 9 * SIDE * SIDE     # 3 keyframes x 3 frames
+        report = verify_bytes(buffer.getvalue(), "copied.png", registry=registry)
+    assert report.watermark["watermark_id"] == record["watermark_id"] and report.verdict == "forged"
 
 
 def test_a_walk_passes_through_the_generated_image_of_each_keyframe_seed(conditional_run, nonesuch_home):
@@ -276,7 +287,11 @@ def test_worker_processes_make_the_same_files_in_order_and_stop_on_close(conditi
         assert theirs.record["sha256"] == __import__("hashlib").sha256(theirs.data).hexdigest()
     with Registry() as registry:
         report = verify_bytes(signed[2].data, "17.png", registry=registry)
+        looks = registry.content_of(signed[2].record["watermark_id"])
     assert report.verdict == "verified" and report.registry["record"]["seed"] == 17
+    from nonesuch.provenance.content import MATCH, likeness
+    assert likeness(looks, _decoded(signed[2].data), enough=None) > 0.99   # the registry keeps what it looks like
+    assert likeness(looks, _decoded(signed[3].data), enough=None) < MATCH  # and not what another looks like
     # The workers mark the same pixels as this process does.
     for mine, theirs in zip(here, signed):
         assert np.array_equal(_decoded(mine.data), _decoded(theirs.data))

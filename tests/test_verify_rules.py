@@ -22,10 +22,12 @@ from generate_fixtures import nonesuch_home  # noqa: F401  (fixture)
 from nonesuch.cli import app
 from nonesuch.provenance import watermark
 from nonesuch.provenance.c2pa_sign import ManifestSigner, read_manifest
+from nonesuch.provenance.content import MATCH, thumbnail
 from nonesuch.provenance.keys import SigningKeys, default_keys, init_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.verify import verify_file
+from nonesuch.provenance.watermark_attacks import ATTACKS, copy_mark
 from nonesuch.provenance.xmp import FORMATS, XmpFields, encode_image, xmp_packet
 
 runner = CliRunner()
@@ -53,19 +55,20 @@ def install(nonesuch_home, emoji_folder, tmp_path_factory) -> Install:
         flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
         pixels.append(np.asarray(flat.resize((256, 256), Image.LANCZOS)))
     registry_path = folder / "registry.sqlite"
-    with Registry(registry_path) as registry:
-        registry.add([_record(ID_A, seed=1), _record(ID_B, seed=2)])
+    with Registry(registry_path) as registry:   # as generate registers them: with what they look like
+        registry.add([_record(ID_A, seed=1, content=thumbnail(pixels[0])),
+                      _record(ID_B, seed=2, content=thumbnail(pixels[1]))])
     # The forger's own CA: `init_keys` gives it the very names this install's certificates have.
     forger_keys = init_keys(SigningKeys(folder / "forger-keys"))
     return Install(registry_path, ManifestSigner(), forger_keys,
                    ManifestSigner(forger_keys), pixels)
 
 
-def _record(watermark_id: int, seed: int, sha256: str = "") -> GenerationRecord:
+def _record(watermark_id: int, seed: int, sha256: str = "", content: bytes | None = None) -> GenerationRecord:
     return GenerationRecord(run="run", checkpoint="latest.pt", checkpoint_sha256="c" * 64,
                             seed=seed, class_name=None, truncation=None, size=256, format="png",
                             watermark_id=watermark_id, created="2026-01-01T00:00:00+00:00",
-                            sha256=sha256)
+                            sha256=sha256, content=content)
 
 
 def marked(pixels: np.ndarray, watermark_id: int) -> np.ndarray:
@@ -175,6 +178,64 @@ def test_an_xmp_watermark_id_naming_our_image_on_unmarked_pixels_is_forged(insta
     report = check(install, tmp_path, png(install.pixels[2], xmp_id=ID_B), "forged")
     assert report["c2pa"]["status"] == "absent"
     assert report["registry"]["claimed_via"] == "xmp WatermarkID"
+
+
+# -- forged: our mark lifted off one of our images and added to another picture -------------------
+
+def _photo() -> np.ndarray:
+    """A real photograph (scikit-learn's bundled sample), 256 px: pixels we never made."""
+    from sklearn.datasets import load_sample_images
+    return np.ascontiguousarray(load_sample_images().images[0][100:356, 200:456])
+
+
+@pytest.mark.parametrize("other", ["photo", "grey"])
+def test_our_mark_copied_onto_another_picture_is_forged(install, tmp_path, other):
+    """The copy attack needs one of our published images and numpy: the mark is additive and
+    tiled, so its residual folded into one tile and added elsewhere reads as our ID. It read
+    `traced` to image A, confidence 1.0; the registry's thumbnail of A tells the pixels apart.
+    (Turned up 3x, the lifted mark read on the photo under each of 12 keys tried.)"""
+    picture = _photo() if other == "photo" else np.full((256, 256, 3), 128, np.uint8)
+    report = check(install, tmp_path, png(copy_mark(marked(install.pixels[0], ID_A), picture, strength=3)), "forged")
+    assert report["watermark"]["status"] == "found" and report["watermark"]["watermark_id"] == ID_A
+    assert report["registry"]["status"] == "match" and report["registry"]["via"] == "watermark"
+    assert not report["registry"]["content"]["matches"] and report["registry"]["content"]["likeness"] < MATCH
+    assert "content" not in report["registry"]["record"]          # the thumbnail is not printed
+
+
+@pytest.mark.parametrize("attack", ["crop10%", "rotate+5crop", "mirror", "thumb0.5", "jpeg30", "bright+20",
+                                    "resize0.5+jpeg75"])
+def test_our_image_handled_as_the_mark_survives_still_looks_like_itself(install, tmp_path, attack):
+    """What a shared image meets must not make our own image read as a copied mark."""
+    data = png(ATTACKS[attack](marked(install.pixels[0], ID_A), np.random.default_rng(7)))
+    report = check(install, tmp_path, data, "traced")
+    assert report["registry"]["content"]["matches"] and report["registry"]["content"]["likeness"] >= MATCH
+
+
+def test_a_row_registered_before_rows_kept_their_looks_is_traced_by_the_mark_alone(install, tmp_path):
+    """No thumbnail to compare with: the mark is the only evidence, as before (the CLI says so)."""
+    ours = marked(install.pixels[0], 0x0E0E0E0E0E0E)
+    with Registry(install.registry_path) as registry:
+        registry.add([_record(0x0E0E0E0E0E0E, seed=5)])
+    report = check(install, tmp_path, png(copy_mark(ours, _photo(), strength=3)), "traced")
+    assert report["registry"]["content"] == {"recorded": False, "matches": None, "likeness": None}
+    result = runner.invoke(app, ["verify", "--registry", str(install.registry_path), str(tmp_path / "case.png")])
+    assert "the mark is the only evidence" in result.output
+
+
+def test_a_registry_from_before_gains_the_content_column(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE images (watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,"
+                   " checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,"
+                   " size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL)")
+        db.execute("INSERT INTO images VALUES (7, 'r', 'c', 'h', 3, NULL, NULL, 256, 'png', 's', 't')")
+    with Registry(path) as registry:
+        assert registry.lookup(7)["seed"] == 3 and registry.content_of(7) is None
+        registry.add([_record(8, seed=4, content=b"\x01" * 1024)])
+        assert registry.content_of(8) == b"\x01" * 1024
+        registry.add([_record(8, seed=4)])                    # made again without: the looks are kept
+        assert registry.content_of(8) == b"\x01" * 1024
 
 
 # -- verified: this install's signature -----------------------------------------------------------

@@ -138,6 +138,7 @@ def _write_walk_file(out: Path, frames: np.ndarray, fps: int, record, registry) 
     """Write to a temporary file, register its hash, then rename it into place: a walk anyone
     can see is in the registry."""
     from nonesuch.hashing import file_sha256
+    from nonesuch.provenance.content import frame_thumbnails
     from nonesuch.provenance.registry import Registry
 
     label = _ai_label(record)
@@ -159,6 +160,7 @@ def _write_walk_file(out: Path, frames: np.ndarray, fps: int, record, registry) 
                 writer.send(np.ascontiguousarray(frame))
             writer.close()
         record.sha256 = file_sha256(tmp)
+        record.content = frame_thumbnails(frames)     # a frame pulled out must look like one of them
         own_registry = registry is None
         registry = registry if registry is not None else Registry()
         try:

@@ -42,8 +42,9 @@ from nonesuch.gan.sampling import check_truncation
 from nonesuch.generate.errors import GenerateError
 from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
 from nonesuch.generate.records import generation_record
-from nonesuch.generate.sampling import MIN_WATERMARKED_SIZE
+from nonesuch.generate.sampling import MIN_WATERMARKED_SIZE, resize_lanczos
 from nonesuch.generate.screen import SCREEN_FILE, load_screen
+from nonesuch.provenance.content import thumbnail
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry
@@ -173,6 +174,7 @@ class Producer:
                 self._stop_workers_after(error)
                 data, record.sha256 = self.finisher.finish(image, record)
             produced.append(ProducedImage(data, self.media_type, self.fmt, record.to_json()))
+            record.content = thumbnail(resize_lanczos(image[None], self.size)[0])   # as the file shows it
         if self.registry is not None:
             self.registry.add(records)            # one transaction per batch
         return produced
@@ -190,8 +192,6 @@ class Producer:
 
     def pixels(self, seeds: list[int]) -> np.ndarray:
         """[N, size, size, 3] uint8: the generator's output, resized, before any marking."""
-        from nonesuch.generate.sampling import resize_lanczos
-
         return resize_lanczos(self.native_pixels(seeds), self.size)
 
     def native_pixels(self, seeds: list[int]) -> np.ndarray:

@@ -113,6 +113,15 @@ def _describe(report: dict, trusted_given: bool) -> str:
                           f"checkpoint {row['checkpoint_sha256'][:12]}"
                           + (", class " + row["class_name"] if row.get("class_name") else "")
                           + ("" if registry.get("same_file") else " (a copy, not the original file)"))
+        check = registry.get("content")
+        if check and check["matches"] is False:
+            registry_line += (f"; but the pixels do not look like that image (likeness {check['likeness']:.2f} "
+                              f"< {check['threshold']:.2f}): its watermark was copied onto another picture, "
+                              "or the image was changed past recognition")
+        elif check and check["matches"]:
+            registry_line += f"; the pixels look like that image (likeness {check['likeness']:.2f})"
+        elif check:
+            registry_line += "; registered before rows kept what their image looks like: the mark is the only evidence"
     elif registry["status"] == "unconfirmed":
         row = registry["record"]
         registry_line += (f": the {registry['claimed_via']} claims ID "

@@ -7,7 +7,7 @@ pixels (checkpoint hash, seed, class, truncation), see registry.watermark_id_for
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -31,13 +31,18 @@ class GenerationRecord:
     attribution: str | None = None  # the credit that licence asks for
     objective: dict | None = None  # `nonesuch explain`: targets, weights, directions, code, iterations
     screen_attempt: int | None = None  # which of the seed's draws passed generate's screen; None: no screen
+    # What the image looks like (provenance/content.py: a 32 x 32 grey thumbnail, a walk's one per
+    # frame), kept in the registry row only: our mark on other pixels must not read as this image.
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def watermark_hex(self) -> str:
         return format_watermark_id(self.watermark_id)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "watermark_hex": self.watermark_hex}
+        fields = asdict(self)
+        fields.pop("content")
+        return {**fields, "watermark_hex": self.watermark_hex}
 
     def manifest_fields(self) -> dict:
         """What goes into the C2PA assertion: no file hash (the manifest cannot contain the hash

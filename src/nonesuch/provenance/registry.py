@@ -25,6 +25,9 @@ row). A writer waits its turn for up to `busy_timeout_s`, then fails with one li
 An explained image (`nonesuch explain`) is one row too, with its objective (targets, weights,
 iterations...) as JSON in `objective`; its ID derives from the seed AND the objective
 (`explain_watermark_id_for`), so it never collides with the plain sample of the same seed.
+
+Every row keeps what its image looks like (`content`, a 1 KB thumbnail; content.py): the mark can
+be lifted off one of our images and added to any other, and `verify` tells the two apart by it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from nonesuch.provenance.watermark import ID_BITS
 _COLUMNS = ("watermark_id", "run", "checkpoint", "checkpoint_sha256", "seed", "class_name",
             "truncation", "size", "format", "sha256", "created", "walk_seeds", "objective",
             "screen_attempt")
+# Each row also keeps `content` (record.content: what the image looks like, content.py), read on
+# its own by content_of(): lookups return the row's fields, which verify prints and writes as JSON.
 # The fields that decide the pixels; a second row with the same ID must agree on all of them.
 _IDENTITY = ("checkpoint_sha256", "seed", "class_name", "truncation", "walk_seeds", "objective",
              "screen_attempt")
@@ -52,7 +57,7 @@ CREATE TABLE IF NOT EXISTS images (
     watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
     checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,
     size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL, walk_seeds TEXT, objective TEXT,
-    screen_attempt INTEGER);
+    screen_attempt INTEGER, content BLOB);
 CREATE INDEX IF NOT EXISTS images_by_sha256 ON images(sha256);
 """
 
@@ -116,6 +121,8 @@ class Registry:
                     self._db.execute("ALTER TABLE images ADD COLUMN objective TEXT")
                 if "screen_attempt" not in columns:             # ... or before generate's screen
                     self._db.execute("ALTER TABLE images ADD COLUMN screen_attempt INTEGER")
+                if "content" not in columns:                    # ... or before rows kept their looks
+                    self._db.execute("ALTER TABLE images ADD COLUMN content BLOB")
         except ProvenanceError:
             raise
         except sqlite3.DatabaseError as error:
@@ -156,22 +163,33 @@ class Registry:
                         f"watermark ID {record.watermark_hex} already belongs to seed "
                         f"{existing['seed']} of checkpoint {existing['checkpoint_sha256'][:12]}; "
                         f"refusing to reassign it to seed {record.seed}")
+                row["content"] = record.content
+                # Made again at another size or format: the same picture, its newer file and looks.
                 self._db.execute(
-                    f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES "
-                    f"({', '.join(':' + c for c in _COLUMNS)}) ON CONFLICT(watermark_id) DO UPDATE SET "
+                    f"INSERT INTO images ({', '.join(_COLUMNS)}, content) VALUES "
+                    f"({', '.join(':' + c for c in _COLUMNS)}, :content) ON CONFLICT(watermark_id) DO UPDATE SET "
                     "run=excluded.run, checkpoint=excluded.checkpoint, size=excluded.size, "
-                    "format=excluded.format, sha256=excluded.sha256, created=excluded.created", row)
+                    "format=excluded.format, sha256=excluded.sha256, created=excluded.created, "
+                    "content=coalesce(excluded.content, content)", row)
 
     def lookup(self, watermark_id: int) -> dict | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM images WHERE watermark_id = ?",
+            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM images WHERE watermark_id = ?",
                                    (watermark_id,)).fetchone()
         return dict(row) if row else None
 
     def lookup_sha256(self, sha256: str) -> dict | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM images WHERE sha256 = ?",
+                                   (sha256,)).fetchone()
         return dict(row) if row else None
+
+    def content_of(self, watermark_id: int) -> bytes | None:
+        """What the row's image looks like (content.py), None for a row registered without it."""
+        with self._lock:
+            row = self._db.execute("SELECT content FROM images WHERE watermark_id = ?",
+                                   (watermark_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
 
     def __bool__(self) -> bool:
         # An open registry is a thing, not a collection: without this, an empty one is falsy

@@ -22,6 +22,8 @@ Verdicts, first rule that applies (the README's "Verdict rules" table; `VERDICTS
 - tampered:  a C2PA manifest is present but does not validate (bytes changed after signing);
 - forged:    a claim anyone can write names an image of this registry, and the watermark,
              read, does not carry that ID (absent, or another ID); no signature of ours says so;
+             or this install's mark of X is on pixels that do not look like X (content.py: the
+             mark lifted off one of our images and added to another picture);
 - verified:  a manifest signed by this install names an image of this registry (the file is
              the one we signed), or the file's bytes are a registered file that we signed;
 - traced:    this install's watermark (or the exact file hash) finds a registry row, with no
@@ -114,7 +116,7 @@ def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None
     xmp = _xmp_layer(data)
     watermark = _watermark_layer(pixels, keys)
     sha256 = hashlib.sha256(data).hexdigest()
-    registry_layer = _registry_layer(registry, watermark, c2pa, xmp, sha256)
+    registry_layer = _registry_layer(registry, watermark, c2pa, xmp, sha256, pixels)
     verdict = _verdict(c2pa, xmp, watermark, registry_layer)
     return VerifyReport(name, fmt, sha256, _c2pa_json(c2pa), xmp, watermark, registry_layer, verdict)
 
@@ -204,12 +206,14 @@ def _watermark_layer(pixels: np.ndarray | None, keys: SigningKeys | None) -> dic
 
 
 def _registry_layer(registry: Registry | None, watermark: dict, c2pa: ManifestCheck, xmp: dict,
-                    sha256: str) -> dict:
+                    sha256: str, pixels: np.ndarray | None = None) -> dict:
     """The registry row this file is confirmed to be (status "match"), else the row a claim
     anyone can write points at ("unconfirmed", with `claimed_via`), else "unknown".
 
     A claim is "contradicted" when the watermark was read and does not carry the claimed ID
-    (absent, or found with another ID): that is what turns a claim into "forged"."""
+    (absent, or found with another ID): that is what turns a claim into "forged". A match by the
+    watermark alone (not our signature, not the registered file's bytes) also says whether the
+    pixels look like the registered image (`content`): the mark can be copied onto others."""
     if registry is None:
         return {"status": "unknown", "via": None, "record": None}
     found_id = watermark.get("watermark_id") if watermark["status"] == "found" else None
@@ -232,11 +236,28 @@ def _registry_layer(registry: Registry | None, watermark: dict, c2pa: ManifestCh
                     "same_file": row.get("sha256") == sha256}
     for via, watermark_id in confirmed:
         if watermark_id is not None and (row := registry.lookup(watermark_id)):
-            return {"status": "match", "via": via, "record": row,
-                    "same_file": row.get("sha256") == sha256}
+            layer = {"status": "match", "via": via, "record": row, "same_file": row.get("sha256") == sha256}
+            if via == "watermark" and not layer["same_file"]:
+                layer["content"] = _content_check(registry.content_of(watermark_id), pixels)
+            return layer
     if row := registry.lookup_sha256(sha256):
         return {"status": "match", "via": "file hash", "record": row, "same_file": True}
     return {"status": "unknown", "via": None, "record": None}
+
+
+def _content_check(stored: bytes | None, pixels: np.ndarray) -> dict:
+    """Do these pixels look like the registered image? ("recorded": False for a row registered
+    before rows kept their looks: then only the mark speaks, as it did.)"""
+    from nonesuch.provenance import content
+
+    if stored is None:
+        return {"recorded": False, "matches": None, "likeness": None}
+    try:
+        likeness = content.likeness(stored, pixels)
+    except ValueError:                       # a row whose thumbnail is not one: vouches for nothing
+        likeness = -1.0
+    return {"recorded": True, "matches": likeness >= content.MATCH, "likeness": round(likeness, 4),
+            "threshold": content.MATCH}
 
 
 def _verdict(c2pa: ManifestCheck, xmp: dict, watermark: dict, registry: dict) -> str:
@@ -245,6 +266,8 @@ def _verdict(c2pa: ManifestCheck, xmp: dict, watermark: dict, registry: dict) ->
         return "tampered"
     if registry["status"] == "unconfirmed" and registry["contradicted"]:
         return "forged"
+    if registry["status"] == "match" and registry.get("content", {}).get("matches") is False:
+        return "forged"                      # our mark of X on pixels that are not X's: a copied mark
     if registry["status"] == "match":
         return "verified" if c2pa.signer == "this install" else "traced"
     claims_synthetic = (watermark["status"] == "found"

@@ -82,6 +82,25 @@ def gaussian_noise(image: np.ndarray, rng: np.random.Generator, sigma: float = 5
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
+def copy_mark(marked: np.ndarray, other: np.ndarray, strength: float = 1.0, tile: int = 64) -> np.ndarray:
+    """The copy attack (Kutter, Voloshynovskiy and Herrigel, 2000) on a tiled mark: estimate the
+    mark as `marked`'s luma minus its 5 x 5 median, fold that residual into one `tile`-periodic
+    tile (the content averages away, the mark adds up), and add the tile, repeated and times
+    `strength` (a forger turns it up until the mark reads), to every channel of `other` (any size). Needs nothing but one marked image; what `verify` must not
+    mistake for the image the mark was lifted from (content.py)."""
+    from PIL import ImageFilter
+
+    luma = Image.fromarray(marked).convert("L")
+    residual = np.asarray(luma, np.float32) - np.asarray(luma.filter(ImageFilter.MedianFilter(5)), np.float32)
+    rows, cols = residual.shape[0] // tile * tile, residual.shape[1] // tile * tile
+    folded = residual[:rows, :cols].reshape(rows // tile, tile, cols // tile, tile).mean(axis=(0, 2))
+    height, width = other.shape[:2]
+    pattern = np.tile(folded, (-(-height // tile), -(-width // tile)))[:height, :width]
+    room = 12.0                     # the picture's range squeezed a little, so white does not clip the mark
+    squeezed = room + other.astype(np.float32) * (255.0 - 2 * room) / 255.0
+    return np.clip(np.rint(squeezed + strength * pattern[..., None]), 0, 255).astype(np.uint8)
+
+
 ATTACKS: dict[str, Attack] = {
     "none": lambda image, rng: image,
     "jpeg50": lambda image, rng: jpeg(image, 50),
