@@ -29,6 +29,15 @@ MATCH = 0.94 sits between our own handled images and other pictures. A copy chan
 (pasted into a larger picture, cut to under 70 % of a side, heavily drawn on) reads as not the
 registered image either: it is no longer the image the registry vouches for.
 
+Not a defence against a forger who aims at the thumbnail: it is a linear summary anyone can
+meet. Any picture with each thumbnail cell's mean grey moved to X's keeps its colours and all
+detail finer than a cell (a photo stays a photo to a person) and correlates 0.999 with X.
+A larger thumbnail leaves the same room at its own cell size; the correlation's slack is large
+too (a photo fitted to 48 px still correlated 0.97 with X at 96 px).
+
+A border of one colour (our image framed or letterboxed) is taken off and the rest searched
+again (`_inside_frame`): it shows nothing, and the picture inside could be sent as it is.
+
 A latent walk is one row for many frames: its thumbnails are stored one after another (at most
 MAX_FRAMES of them, evenly spaced), and a file is compared with the frames most like it.
 """
@@ -44,6 +53,8 @@ MAX_FRAMES = 256             # thumbnails kept for a walk, evenly spaced
 _UPSAMPLE = 2                # the search runs on a copy twice the thumbnail's side: half-pixel offsets
 _KEPT = np.round(np.arange(1.0, 0.695, -0.01), 2)    # share of a side a crop keeps, largest first
 _ANGLES = (0.0, 2.5, -2.5, 5.0, -5.0, 7.5, -7.5)   # the mark is read to 6 degrees (watermark.py)
+FRAME_TOLERANCE = 6         # grey levels from the corners' colour that still count as a border
+FRAME_RINGING = 16          # px: a 4:2:0 JPEG MCU, how far a padded JPEG's seam rings into the border
 _FRAMES_SEARCHED = 3         # a walk: the frames searched in full, the likeliest by a plain comparison
 
 
@@ -68,6 +79,43 @@ def likeness(stored: bytes, pixels: np.ndarray, enough: float | None = MATCH) ->
     if frames.size == 0 or frames.size % (SIDE * SIDE):
         raise ValueError(f"a stored thumbnail is {SIDE * SIDE} bytes a frame, got {frames.size}")
     frames = frames.reshape(-1, SIDE, SIDE).astype(np.float32)
+    best = _best_placement(frames, pixels, enough)
+    # Our image padded, letterboxed or framed is larger than the image the search places inside
+    # the thumbnail: a border of one colour shows nothing, so it is taken off and the rest
+    # searched (a forger gains nothing: the picture inside could have been sent as it is).
+    for inside in _inside_frame(pixels):
+        if enough is not None and best >= enough:
+            break
+        best = max(best, _best_placement(frames, inside, enough))
+    return best
+
+
+def _inside_frame(pixels: np.ndarray) -> list[np.ndarray]:
+    """`pixels` without a border of one colour round them (the corners' colour, within
+    FRAME_TOLERANCE, whole rows and columns from each edge), then that cut FRAME_RINGING px
+    further on each side that had a border; [] when there is no border, or nothing else."""
+    colour = pixels[0, 0].astype(np.int16)
+    corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    if np.abs(corners - colour).max() > FRAME_TOLERANCE:
+        return []
+    border = (np.abs(pixels.astype(np.int16) - colour) <= FRAME_TOLERANCE).all(axis=-1)
+    rows, cols = np.flatnonzero(~border.all(axis=1)), np.flatnonzero(~border.all(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return []
+    height, width = pixels.shape[:2]
+    box = [rows[0], rows[-1] + 1, cols[0], cols[-1] + 1]
+    if box == [0, height, 0, width]:
+        return []
+    # A JPEG of the padded image rings along the seam, up to an MCU into the border: the
+    # tolerance stops short of the image there, so also try the box cut past that strip.
+    cut = [edge + FRAME_RINGING * step if edge != limit else edge
+           for edge, limit, step in zip(box, (0, height, 0, width), (1, -1, 1, -1))]
+    return [np.ascontiguousarray(pixels[top:bottom, left:right]) for top, bottom, left, right in (box, cut)
+            if min(bottom - top, right - left) >= 2 * FRAME_RINGING]
+
+
+def _best_placement(frames: np.ndarray, pixels: np.ndarray, enough: float | None) -> float:
+    """The best correlation of `pixels` with the likeliest few of `frames` ([F, SIDE, SIDE])."""
     height, width = pixels.shape[:2]
     scale = 4 * SIDE / max(height, width)          # work on a small copy: a 4,000 px photo costs the same
     small = Image.fromarray(np.ascontiguousarray(pixels)).convert("L")
