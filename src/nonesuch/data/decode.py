@@ -3,6 +3,8 @@
 Every way an image can arrive is handled here, in this order:
 
     sniff      zero bytes, text, or a format we do not read          -> RejectedImage(reason)
+    structure  a container that costs far more than its pixels (structure.py: thousands of
+               JPEG scans, millions of TIFF strips)                  -> RejectedImage
     header     pixel count over --max-pixels (decompression bomb)    -> RejectedImage
                short side under --min-size                          -> RejectedImage
     draft      JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling) when the
@@ -29,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from nonesuch.data.sources import UnreadableSource, read_regular_file
+from nonesuch.data.structure import structure_problem
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) opens as JPEG
 # EXIF orientations 5..8 are rotations by 90 or 270 degrees: width and height swap.
@@ -63,9 +66,12 @@ def decode_square(data: bytes, options: DecodeOptions) -> DecodedImage:
     """Decode one file's bytes; raises RejectedImage with the reason when it cannot."""
     image = _open(data, options)
     fmt, mode = image.format or "image", image.mode
+    # Before the orientation is read: a PNG's getexif() decodes the whole image (its eXIf chunk
+    # may follow the pixels), so a 900-megapixel PNG was decoded, then refused. A quarter turn
+    # swaps the sides, which changes neither the pixel count nor the short or long side.
+    _check_size(image.width, image.height, options)
     orientation = _exif_orientation(image)
     width, height = (image.height, image.width) if orientation in _SWAPS_SIDES else image.size
-    _check_size(width, height, options)
     if fmt in ("JPEG", "MPO"):
         _request_dct_scaling(image, options)
     _load(image, fmt, options)
@@ -79,12 +85,27 @@ def decode_square(data: bytes, options: DecodeOptions) -> DecodedImage:
 def _open(data: bytes, options: DecodeOptions) -> Image.Image:
     if not data:
         raise RejectedImage("not an image (zero bytes)")
+    if problem := structure_problem(data):
+        raise RejectedImage(problem)
     try:
         return Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as e:
         raise RejectedImage(_bomb_reason(e, options)) from e
-    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except ValueError as e:
+        raise RejectedImage(png_metadata_reason(e) or _unopenable_reason(data)) from e
+    except (Image.UnidentifiedImageError, OSError, SyntaxError) as e:
         raise RejectedImage(_unopenable_reason(data)) from e
+
+
+def png_metadata_reason(error: Exception) -> str | None:
+    """Pillow refuses a PNG whose text or ICC chunks inflate past its limits (1 MB a chunk,
+    64 MB of text: a zTXt bomb), raising ValueError from the header read. Say that, rather than
+    "unreadable header", for a file whose pixels may be fine."""
+    message = str(error)
+    if "MAX_TEXT_CHUNK" in message or "MAX_TEXT_MEMORY" in message:
+        return ("PNG metadata too large: a text or ICC profile chunk inflates past Pillow's limit "
+                "(1 MB each, 64 MB of text in all)")
+    return None
 
 
 # Signatures of the formats we read, and the marker a complete file ends with (if it has one).

@@ -129,7 +129,12 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
     from PIL import Image, UnidentifiedImageError
 
     from nonesuch.data.decode import FORMATS as DECODED_FORMATS
+    from nonesuch.data.decode import png_metadata_reason
+    from nonesuch.data.structure import structure_problem
 
+    # The structure limits ingest applies: a 6 MB JPEG of 50,000 scans held verify for minutes.
+    if problem := structure_problem(data):
+        raise ProvenanceError(f"{name}: {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -146,6 +151,8 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
         raise ProvenanceError(f"{name}: not an image (unknown or unsupported format)") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as error:
+        if reason := png_metadata_reason(error):
+            raise ProvenanceError(f"{name}: {reason}") from error
         raise ProvenanceError(f"{name}: corrupt or truncated image ({error})") from error
 
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
+from nonesuch.data.decode import png_metadata_reason
+
 # Extension by the format Pillow finds in the bytes, not by the name the file came with.
 EXTENSION_BY_FORMAT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
@@ -33,8 +35,19 @@ class PageEntry:
     def from_bytes(cls, data: bytes, record: dict, folder: str = "img") -> "PageEntry":
         """The entry of an image file of unknown origin: hashed, and its header read for format
         and size. ValueError for a format browsers do not all show."""
-        with Image.open(io.BytesIO(data)) as image:     # the header only
-            width, height, fmt = image.width, image.height, image.format
+        try:
+            # The header only, and only of the formats a site may hold: opening a TIFF or an ICO
+            # does work (a TIFF lists every strip: 20 million of them took 4 GB) for a file that
+            # would be refused anyway.
+            with Image.open(io.BytesIO(data), formats=tuple(EXTENSION_BY_FORMAT)) as image:
+                width, height, fmt = image.width, image.height, image.format
+        except Image.UnidentifiedImageError:
+            raise ValueError(f"not one of the formats browsers show everywhere "
+                             f"({', '.join(EXTENSION_BY_FORMAT).lower()}), or unreadable") from None
+        except Image.DecompressionBombError as error:   # a GIF frame can claim 60000 x 60000
+            raise ValueError(f"decompression bomb: {' '.join(str(error).split())}") from None
+        except ValueError as error:                      # a zTXt or iCCP bomb in a PNG
+            raise ValueError(png_metadata_reason(error) or str(error)) from None
         if fmt not in EXTENSION_BY_FORMAT:
             raise ValueError(f"format {fmt} is not one browsers show everywhere")
         return cls._make(data, hashlib.sha256(data).hexdigest(), width, height,
