@@ -10,8 +10,10 @@ PNG, so only the watermark and the registry can speak):
             must read `traced`; a `forged` here is a false accusation;
   copied    each image's mark lifted and added to other pictures (watermark_attacks.copy_mark,
             turned up 1x and 3x): real photos (scikit-learn's two samples, 40 crops), OpenMoji
-            emoji of other groups, and the real OpenMoji smiley most like the image (the
-            training data's kind: the hardest honest case). Must not read `traced`;
+            emoji of other groups, the real OpenMoji smiley most like the image (the training
+            data's kind: the hardest honest case), and a photo given the image's grey shape
+            (each 48 x 48 cell's mean grey moved to the image's, its colours kept: a forger
+            aiming at a grey thumbnail). Must not read `traced`;
 
 each also under the rules before rows kept their looks (the registry's thumbnails hidden), to
 show what the content check changes. Prints verdict counts, the likeness each case reached,
@@ -53,6 +55,20 @@ def photo_crops(size: int, count: int, rng: np.random.Generator) -> list[np.ndar
         top, left = rng.integers(0, photo.shape[0] - size), rng.integers(0, photo.shape[1] - size)
         crops.append(np.ascontiguousarray(photo[top:top + size, left:left + size]))
     return crops
+
+
+def with_luma_of(target: np.ndarray, picture: np.ndarray, cells: int = 48) -> np.ndarray:
+    """`picture` with each of cells x cells blocks' mean grey moved to `target`'s, its colours and
+    finer detail kept: a grey thumbnail sees `target`, a person the picture."""
+    def grey(pixels):
+        return np.asarray(Image.fromarray(pixels).convert("L").resize((cells, cells), Image.BOX), np.float32)
+    size = picture.shape[0] // cells * cells
+    result = picture[:size, :size].astype(np.float32)
+    want = grey(target)
+    for _ in range(6):
+        have = grey(np.rint(result).astype(np.uint8))
+        result = np.clip(result + np.kron(want - have, np.ones((size // cells, size // cells)))[..., None], 0, 255)
+    return np.asarray(Image.fromarray(np.rint(result).astype(np.uint8)).resize(target.shape[1::-1], Image.BOX))
 
 
 def emoji(folder: Path, size: int, groups: list[str] | None, limit: int) -> list[np.ndarray]:
@@ -136,6 +152,11 @@ def main() -> None:
         return smileys[:: max(1, len(smileys) // 24)][int(np.argmax(scores))]
 
     cases["the likest real smiley (of 24)"] = likest_smiley
+
+    def photo_with_its_shape(i: int) -> np.ndarray:     # helper-19's attack past a grey thumbnail
+        return with_luma_of(images[i], photos[i % len(photos)])
+
+    cases["a photo given its grey shape"] = photo_with_its_shape
     accepted = 0
     for label, picture in cases.items():
         for strength in (1.0, 3.0):

@@ -211,7 +211,7 @@ def test_a_frame_pulled_from_a_walk_gif_traces_back_to_the_walk(conditional_run,
     buffer = __import__("io").BytesIO()
     iio.imwrite(buffer, copy_mark(frame, photo, strength=3), extension=".png")
     with Registry() as registry:
-        assert len(registry.content_of(record["watermark_id"])) == 9 * SIDE * SIDE     # 3 keyframes x 3 frames
+        assert len(registry.content_of(record["watermark_id"])) == 9 * SIDE * SIDE * 3  # 3 keyframes x 3 frames, in colour
         report = verify_bytes(buffer.getvalue(), "copied.png", registry=registry)
     assert report.watermark["watermark_id"] == record["watermark_id"] and report.verdict == "forged"
 

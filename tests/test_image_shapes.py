@@ -153,3 +153,14 @@ def test_publish_skips_hostile_files_with_one_line_each(tmp_path):
     reasons = dict(line.split(": ", 1) for line in summary.skipped)
     assert reasons[str(source / "bomb.gif")].startswith("decompression bomb: Image size (3600000000 pixels)")
     assert reasons[str(source / "strips.png")].startswith("not one of the formats browsers show everywhere")
+
+
+def test_verify_does_not_look_for_the_mark_in_a_photo_larger_than_we_ever_make():
+    """The detector holds ~50 bytes a pixel: an 81-megapixel JPEG took 3.7 GB and crashed verify
+    under a 4 GB cap. Past 4096 x 4096 px the mark cannot be there; the other layers still speak."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (5000, 4000), (200, 180, 160)).save(buffer, "PNG")
+    started = time.perf_counter()
+    report = verify_bytes(buffer.getvalue(), "big.png")
+    assert report.watermark["status"] == "abstain" and "larger than any image" in report.watermark["reason"]
+    assert report.verdict == "unknown" and time.perf_counter() - started < 10

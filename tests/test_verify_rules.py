@@ -233,54 +233,40 @@ def test_our_image_padded_framed_or_letterboxed_is_traced_not_forged(install, tm
     assert report["watermark"]["watermark_id"] == ID_A and report["registry"]["content"]["matches"]
 
 
-def _with_thumbnail_of(target: np.ndarray, picture: np.ndarray) -> np.ndarray:
-    """`picture` (a multiple of content.SIDE px) with every thumbnail cell's mean grey moved to
-    `target`'s: to the 48 x 48 grey thumbnail it is `target`, to a person still `picture`."""
+def _with_luma_of(target: np.ndarray, picture: np.ndarray) -> np.ndarray:
+    """`picture` (a multiple of content.SIDE px) with every SIDE x SIDE cell's mean grey moved to
+    `target`'s, its colours and finer detail kept: to a grey thumbnail it is `target`, to a
+    person still `picture` (a photo with a ghost of the target's outline)."""
     from nonesuch.provenance.content import SIDE
-    want = np.frombuffer(thumbnail(target), np.uint8).reshape(SIDE, SIDE).astype(np.float32)
-    cell = picture.shape[0] // SIDE
+
+    def cells(pixels):
+        return np.asarray(Image.fromarray(pixels).convert("L").resize((SIDE, SIDE), Image.BOX), np.float32)
+    want, cell = cells(target), picture.shape[0] // SIDE
     result = picture.astype(np.float32)
     for _ in range(6):                        # again where clipping took some of the correction
-        have = np.frombuffer(thumbnail(np.rint(result).astype(np.uint8)), np.uint8).reshape(SIDE, SIDE)
+        have = cells(np.rint(result).astype(np.uint8))
         result = np.clip(result + np.kron(want - have, np.ones((cell, cell)))[..., None], 0, 255)
     return np.rint(result).astype(np.uint8)
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: a 48 x 48 grey thumbnail cannot tell a picture "
-                   "made to share it (README, copy attack: what it cannot tell)")
-def test_a_photo_given_our_images_thumbnail_and_our_lifted_mark_is_not_traced(install, tmp_path):
-    """The copy attack past the thumbnail: any photo, its thumbnail cells shifted to our image's
-    (colour and detail kept) and our mark lifted onto it, reads `traced` to A at likeness 0.999."""
+def test_a_photo_given_our_images_shape_and_our_lifted_mark_is_forged(install, tmp_path):
+    """The copy attack past a grey thumbnail (helper-19): any photo, its 48 x 48 cells' grey
+    moved to our image's and our mark lifted onto it, read `traced` to B at likeness 0.999 while a
+    person sees the photo. Its colours are still the photo's, and the colour check catches them."""
     photo = np.asarray(Image.fromarray(_photo()).resize((384, 384), Image.LANCZOS))
-    forged = copy_mark(marked(install.pixels[0], ID_A), _with_thumbnail_of(install.pixels[0], photo))
+    grapes = install.pixels[1]
+    forged = copy_mark(marked(grapes, ID_B), _with_luma_of(grapes, photo), strength=3)
+    report = check(install, tmp_path, png(forged), "forged")
+    assert report["watermark"]["watermark_id"] == ID_B and report["registry"]["content"]["likeness"] < MATCH
+
+
+@pytest.mark.xfail(strict=True, reason="known hole: an image with little colour has only its shape "
+                   "to compare, which a photo can be made to share (README, the copy attack)")
+def test_a_photo_given_a_grey_images_shape_and_its_lifted_mark_is_not_traced(install, tmp_path):
+    photo = np.asarray(Image.fromarray(_photo()).resize((384, 384), Image.LANCZOS))
+    poodle = install.pixels[0]                # grey on white: its colours say no more than its shape
+    forged = copy_mark(marked(poodle, ID_A), _with_luma_of(poodle, photo), strength=3)
     check(install, tmp_path, png(forged), "forged")
-
-
-def test_a_row_registered_before_rows_kept_their_looks_is_traced_by_the_mark_alone(install, tmp_path):
-    """No thumbnail to compare with: the mark is the only evidence, as before (the CLI says so)."""
-    ours = marked(install.pixels[0], 0x0E0E0E0E0E0E)
-    with Registry(install.registry_path) as registry:
-        registry.add([_record(0x0E0E0E0E0E0E, seed=5)])
-    report = check(install, tmp_path, png(copy_mark(ours, _photo(), strength=3)), "traced")
-    assert report["registry"]["content"] == {"recorded": False, "matches": None, "likeness": None}
-    result = runner.invoke(app, ["verify", "--registry", str(install.registry_path), str(tmp_path / "case.png")])
-    assert "the mark is the only evidence" in result.output
-
-
-def test_a_registry_from_before_gains_the_content_column(tmp_path):
-    import sqlite3
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE images (watermark_id INTEGER PRIMARY KEY, run TEXT NOT NULL, checkpoint TEXT NOT NULL,"
-                   " checkpoint_sha256 TEXT NOT NULL, seed INTEGER NOT NULL, class_name TEXT, truncation REAL,"
-                   " size INTEGER, format TEXT, sha256 TEXT, created TEXT NOT NULL)")
-        db.execute("INSERT INTO images VALUES (7, 'r', 'c', 'h', 3, NULL, NULL, 256, 'png', 's', 't')")
-    with Registry(path) as registry:
-        assert registry.lookup(7)["seed"] == 3 and registry.content_of(7) is None
-        registry.add([_record(8, seed=4, content=b"\x01" * 1024)])
-        assert registry.content_of(8) == b"\x01" * 1024
-        registry.add([_record(8, seed=4)])                    # made again without: the looks are kept
-        assert registry.content_of(8) == b"\x01" * 1024
 
 
 # -- verified: this install's signature -----------------------------------------------------------

@@ -102,7 +102,7 @@ def _describe(report: dict, trusted_given: bool) -> str:
         c2pa_line += f" ({', '.join(c2pa['codes'])})"
     xmp_line = xmp["status"] + (f" ({xmp.get('digital_source_type')})" if xmp["status"] == "present" else "")
     mark_line = mark["status"]
-    if mark["status"] == "unreadable":
+    if mark.get("reason"):                  # unreadable (no key), or too large to hold our mark
         mark_line += f" ({mark['reason']})"
     elif mark["status"] == "found":
         mark_line += f" ID {mark['watermark_hex']} (confidence {mark['confidence']:.6f})"

@@ -31,7 +31,7 @@ class GenerationRecord:
     attribution: str | None = None  # the credit that licence asks for
     objective: dict | None = None  # `nonesuch explain`: targets, weights, directions, code, iterations
     screen_attempt: int | None = None  # which of the seed's draws passed generate's screen; None: no screen
-    # What the image looks like (provenance/content.py: a 32 x 32 grey thumbnail, a walk's one per
+    # What the image looks like (provenance/content.py: a 48 x 48 colour thumbnail, a walk's one per
     # frame), kept in the registry row only: our mark on other pixels must not read as this image.
     content: bytes | None = field(default=None, repr=False)
 

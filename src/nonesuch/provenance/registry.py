@@ -26,7 +26,7 @@ An explained image (`nonesuch explain`) is one row too, with its objective (targ
 iterations...) as JSON in `objective`; its ID derives from the seed AND the objective
 (`explain_watermark_id_for`), so it never collides with the plain sample of the same seed.
 
-Every row keeps what its image looks like (`content`, a 1 KB thumbnail; content.py): the mark can
+Every row keeps what its image looks like (`content`, a 6.9 KB thumbnail; content.py): the mark can
 be lifted off one of our images and added to any other, and `verify` tells the two apart by it.
 """
 
