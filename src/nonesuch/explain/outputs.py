@@ -25,8 +25,6 @@ from nonesuch.atomic import atomic_path, write_bytes, write_json
 from nonesuch.data.grid import image_grid, upscale_for_viewing
 from nonesuch.explain.explain import Explanation, percentile_among
 from nonesuch.generate.finish import Finisher, FinishSettings
-from nonesuch.generate.sampling import resize_lanczos
-from nonesuch.provenance.content import thumbnail
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry, explain_watermark_id_for
@@ -48,8 +46,7 @@ def write_images(explanation: Explanation, loaded, objective: dict, out: Path,
                for seed in explanation.seeds]
     files = []
     for pixels, record in zip(explanation.pixels, records):
-        data, record.sha256 = finisher.finish(pixels, record)
-        record.content = thumbnail(resize_lanczos(pixels[None], size)[0])     # as the file shows it
+        data, record.sha256, record.content = finisher.finish(pixels, record)
         files.append(data)
     own_registry = registry is None
     registry = registry if registry is not None else Registry()

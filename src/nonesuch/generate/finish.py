@@ -64,17 +64,19 @@ class Finisher:
             keys = SigningKeys(Path(settings.keys_folder)) if settings.keys_folder else None
             self.signer = ManifestSigner(keys, version=settings.version)
 
-    def finish(self, pixels: np.ndarray, record: GenerationRecord) -> tuple[bytes, str]:
+    def finish(self, pixels: np.ndarray, record: GenerationRecord) -> tuple[bytes, str, bytes]:
         """[R, R, 3] uint8 (the generator's native size, or already `size`) -> (the finished file,
-        its sha256 hex). Resize, watermark (pixels), XMP while encoding (container), signature
-        last (it hashes the final bytes)."""
+        its sha256 hex, the registry's thumbnail of what it shows: provenance/content.py).
+        Resize, watermark (pixels), XMP while encoding (container), signature last (it hashes
+        the final bytes)."""
         from nonesuch.generate.sampling import resize_lanczos
         from nonesuch.provenance import watermark
+        from nonesuch.provenance.content import thumbnail
 
         pixels = resize_lanczos(pixels[None], self.settings.size)[0]         # [S, S, 3]
         marked = watermark.embed(pixels, record.watermark_id, config=self.settings.watermark)
         data = self.sign(encode_image(marked, self.settings.fmt, xmp_for(record)), record)
-        return data, hashlib.sha256(data).hexdigest()
+        return data, hashlib.sha256(data).hexdigest(), thumbnail(marked)
 
     def sign(self, data: bytes, record: GenerationRecord) -> bytes:
         """The encoded file with its C2PA manifest (unchanged when signing is off)."""
@@ -154,5 +156,5 @@ def _ready() -> None:
     return None
 
 
-def _finish_in_worker(pixels: np.ndarray, record: GenerationRecord) -> tuple[bytes, str]:
+def _finish_in_worker(pixels: np.ndarray, record: GenerationRecord) -> tuple[bytes, str, bytes]:
     return _worker_finisher.finish(pixels, record)

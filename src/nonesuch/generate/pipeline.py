@@ -44,7 +44,6 @@ from nonesuch.generate.finish import Finisher, FinishPool, FinishSettings
 from nonesuch.generate.records import generation_record
 from nonesuch.generate.sampling import MIN_WATERMARKED_SIZE, resize_lanczos
 from nonesuch.generate.screen import SCREEN_FILE, load_screen
-from nonesuch.provenance.content import thumbnail
 from nonesuch.provenance.keys import default_keys, watermark_config
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry
@@ -169,12 +168,11 @@ class Producer:
         produced = []
         for record, image, future in zip(records, pixels, futures):
             try:
-                data, record.sha256 = future.result()
+                data, record.sha256, record.content = future.result()
             except BrokenProcessPool as error:        # redo here what the dead worker had
                 self._stop_workers_after(error)
-                data, record.sha256 = self.finisher.finish(image, record)
+                data, record.sha256, record.content = self.finisher.finish(image, record)
             produced.append(ProducedImage(data, self.media_type, self.fmt, record.to_json()))
-            record.content = thumbnail(resize_lanczos(image[None], self.size)[0])   # as the file shows it
         if self.registry is not None:
             self.registry.add(records)            # one transaction per batch
         return produced

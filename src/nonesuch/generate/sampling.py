@@ -103,10 +103,9 @@ def parse_seeds(text: str) -> Seeds:
 def check_size(size: int, watermarked: bool = False) -> None:
     """Output side in px from 1 (a watermarked image's from MIN_WATERMARKED_SIZE) to MAX_SIZE;
     ValueError otherwise."""
-    if watermarked:
-        check_range("--size", size, MIN_WATERMARKED_SIZE, MAX_SIZE,
-                    f" px (the watermark cannot be read below {MIN_WATERMARKED_SIZE} px)")
-    check_range("--size", size, 1, MAX_SIZE, " px")
+    low, unit = ((MIN_WATERMARKED_SIZE, f" px (the watermark cannot be read below {MIN_WATERMARKED_SIZE} px)")
+                 if watermarked else (1, " px"))
+    check_range("--size", size, low, MAX_SIZE, unit)
 
 
 def check_held_pixels(option: str, value: int, images: int, size: int) -> None:
