@@ -164,3 +164,25 @@ def test_verify_does_not_look_for_the_mark_in_a_photo_larger_than_we_ever_make()
     report = verify_bytes(buffer.getvalue(), "big.png")
     assert report.watermark["status"] == "abstain" and "larger than any image" in report.watermark["reason"]
     assert report.verdict == "unknown" and time.perf_counter() - started < 10
+
+
+def test_a_webp_with_a_huge_metadata_chunk_is_refused_before_opening():
+    """Pillow and libwebp copy an EXIF chunk several times over: ~5x the file in memory."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, "WEBP", exif=b"Exif\x00\x00" + bytes(20 << 20))
+    assert rejection(buffer.getvalue()).startswith("pathological WebP: a 20 MB EXIF chunk (at most 16 MB)")
+    with pytest.raises(ProvenanceError, match="pathological WebP"):
+        verify_bytes(buffer.getvalue(), "x.webp")
+    small = io.BytesIO()                                  # an ordinary EXIF block passes
+    Image.new("RGB", (64, 64), "red").save(small, "WEBP", exif=b"Exif\x00\x00" + bytes(4096))
+    assert structure_problem(small.getvalue()) is None
+
+
+def test_an_image_longer_than_any_jpeg_side_is_refused_before_decoding():
+    """A 1 x 89,000,000 px PNG is within --max-pixels, and took 1.8 GB in --crop pad."""
+    raw = b"".join(b"\x00\x80" for _ in range(70_000))          # filter byte + one grey pixel a row
+    png = (b"\x89PNG\r\n\x1a\n" + fx.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 70_000, 8, 0, 0, 0, 0))
+           + fx.png_chunk(b"IDAT", zlib.compress(raw)) + fx.png_chunk(b"IEND", b""))
+    options = DecodeOptions(resolution=32, min_size=1, crop="pad")
+    with pytest.raises(RejectedImage, match="too long: 1x70000, a side over 65,535 px"):
+        decode_square(png, options)

@@ -152,7 +152,15 @@ def _exif_orientation(image: Image.Image) -> int:
         return 1
 
 
+# The longest side a JPEG or WebP can have. A PNG or TIFF longer than that is built to hurt:
+# Pillow keeps 8 bytes a row for each copy, so a 1 x 89,000,000 px PNG (within --max-pixels)
+# took 1.8 GB in --crop pad.
+MAX_SIDE = 65_535
+
+
 def _check_size(width: int, height: int, options: DecodeOptions) -> None:
+    if max(width, height) > MAX_SIDE:
+        raise RejectedImage(f"too long: {width}x{height}, a side over {MAX_SIDE:,} px")
     if width * height > options.max_pixels:
         raise RejectedImage(
             f"decompression bomb: {width * height} pixels > --max-pixels {options.max_pixels}")

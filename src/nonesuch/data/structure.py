@@ -10,6 +10,8 @@ file makes a decoder do work out of all proportion to its pixels:
                      they cover: 20 million one-byte offsets (40 MB) took 4 GB and a minute
     TIFF  IFD        a BigTIFF's first directory may claim billions of entries; Pillow reads
                      each in Python
+    WebP  metadata   Pillow and libwebp copy an EXIF, XMP or ICC chunk several times over: a
+                     210 MB file of one EXIF chunk took ~1 GB, ~2.5 GB at the 512 MB file cap
 
 structure_problem(data) -> one-line reason, or None. It only reads headers and marker lengths,
 so it costs milliseconds; a file it cannot make sense of is left to the decoder to refuse.
@@ -32,6 +34,11 @@ MAX_TIFF_BLOCKS = 1 << 20
 # The most entries a classic TIFF directory can hold (a 16-bit count); real ones have ~20.
 MAX_TIFF_DIRECTORY_ENTRIES = 0xFFFF
 
+# Real WebP metadata chunks are kilobytes (an ICC profile rarely 1 MB); 16 MB costs ~80 MB to open.
+MAX_WEBP_METADATA = 16 << 20
+_WEBP_METADATA = (b"EXIF", b"XMP ", b"ICCP")
+_WEBP_CHUNKS_WALKED = 1 << 20      # an animation's frames are chunks too: past this, the decoder decides
+
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}        # RSTn and TEM carry no length
 # The end of a scan's entropy-coded data: 0xFF followed by a marker byte (not a stuffed 0x00, a
@@ -46,6 +53,22 @@ def structure_problem(data: bytes) -> str | None:
         return _jpeg_problem(data)
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return _tiff_problem(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_problem(data)
+    return None
+
+
+def _webp_problem(data: bytes) -> str | None:
+    """The RIFF chunks after the header: a metadata chunk over MAX_WEBP_METADATA is refused."""
+    position = 12
+    for _ in range(_WEBP_CHUNKS_WALKED):
+        if position + 8 > len(data):
+            break
+        fourcc, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], "little")
+        if fourcc in _WEBP_METADATA and size > MAX_WEBP_METADATA:
+            return (f"pathological WebP: a {size / 2 ** 20:.0f} MB {fourcc.decode().strip()} chunk (at most "
+                    f"{MAX_WEBP_METADATA >> 20} MB); opening it would take several times that")
+        position += 8 + size + (size & 1)
     return None
 
 
