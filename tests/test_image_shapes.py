@@ -186,3 +186,12 @@ def test_an_image_longer_than_any_jpeg_side_is_refused_before_decoding():
     options = DecodeOptions(resolution=32, min_size=1, crop="pad")
     with pytest.raises(RejectedImage, match="too long: 1x70000, a side over 65,535 px"):
         decode_square(png, options)
+
+
+def test_verify_refuses_an_image_longer_than_any_jpeg_side_in_one_line():
+    """20,000,000 rows of one pixel took verify 600 MB (8 bytes a row); 89 M would take 2.6 GB."""
+    raw = zlib.compress(b"\x00\x80" * 70_000)
+    png = (b"\x89PNG\r\n\x1a\n" + fx.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 70_000, 8, 0, 0, 0, 0))
+           + fx.png_chunk(b"IDAT", raw) + fx.png_chunk(b"IEND", b""))
+    with pytest.raises(ProvenanceError, match=r"^tall\.png: too long: 1x70000, a side over 65,535 px$"):
+        verify_bytes(png, "tall.png")
