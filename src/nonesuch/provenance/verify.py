@@ -104,6 +104,12 @@ def verify_bytes(data: bytes, name: str = "<bytes>", trust_anchors: bytes | None
                  registry: Registry | None = None, keys: SigningKeys | None = None) -> VerifyReport:
     """keys: this install's key folder (default: the one in nonesuch_home()): the watermark key
     reads the mark, and its ca.pem tells our signatures from anyone else's."""
+    from nonesuch.data.structure import structure_problem
+
+    # The structure limits ingest applies, before any layer reads the file: a 6 MB JPEG of
+    # 50,000 scans held the decoder for minutes, a PNG of a million chunks held c2pa for 7 s.
+    if problem := structure_problem(data):
+        raise ProvenanceError(f"{name}: {problem}")
     keys = keys or default_keys()
     c2pa = _c2pa_layer(data, sniff_format(data), trust_anchors, _own_ca(keys))
     try:
@@ -133,11 +139,7 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
 
     from nonesuch.data.decode import FORMATS as DECODED_FORMATS
     from nonesuch.data.decode import MAX_SIDE, png_metadata_reason
-    from nonesuch.data.structure import structure_problem
 
-    # The structure limits ingest applies: a 6 MB JPEG of 50,000 scans held verify for minutes.
-    if problem := structure_problem(data):
-        raise ProvenanceError(f"{name}: {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from PIL import Image
 
 from nonesuch.data.decode import png_metadata_reason
+from nonesuch.data.structure import structure_problem
 
 # Extension by the format Pillow finds in the bytes, not by the name the file came with.
 EXTENSION_BY_FORMAT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -34,7 +35,9 @@ class PageEntry:
     @classmethod
     def from_bytes(cls, data: bytes, record: dict, folder: str = "img") -> "PageEntry":
         """The entry of an image file of unknown origin: hashed, and its header read for format
-        and size. ValueError for a format browsers do not all show."""
+        and size. ValueError for a format browsers do not all show, or a pathological file."""
+        if problem := structure_problem(data):   # a PNG of millions of chunks: Pillow walks them all
+            raise ValueError(problem)
         try:
             # The header only, and only of the formats a site may hold: opening a TIFF or an ICO
             # does work (a TIFF lists every strip: 20 million of them took 4 GB) for a file that
