@@ -57,20 +57,6 @@ def photo_crops(size: int, count: int, rng: np.random.Generator) -> list[np.ndar
     return crops
 
 
-def with_luma_of(target: np.ndarray, picture: np.ndarray, cells: int = 48) -> np.ndarray:
-    """`picture` with each of cells x cells blocks' mean grey moved to `target`'s, its colours and
-    finer detail kept: a grey thumbnail sees `target`, a person the picture."""
-    def grey(pixels):
-        return np.asarray(Image.fromarray(pixels).convert("L").resize((cells, cells), Image.BOX), np.float32)
-    size = picture.shape[0] // cells * cells
-    result = picture[:size, :size].astype(np.float32)
-    want = grey(target)
-    for _ in range(6):
-        have = grey(np.rint(result).astype(np.uint8))
-        result = np.clip(result + np.kron(want - have, np.ones((size // cells, size // cells)))[..., None], 0, 255)
-    return np.asarray(Image.fromarray(np.rint(result).astype(np.uint8)).resize(target.shape[1::-1], Image.BOX))
-
-
 def emoji(folder: Path, size: int, groups: list[str] | None, limit: int) -> list[np.ndarray]:
     from nonesuch.data.openmoji import render_openmoji
     render_openmoji(folder, size=size, groups=groups, limit_per_group=limit)
@@ -97,7 +83,7 @@ def main() -> None:
     from nonesuch.provenance.keys import init_keys
     from nonesuch.provenance.registry import Registry
     from nonesuch.provenance.verify import verify_bytes
-    from nonesuch.provenance.watermark_attacks import ATTACKS, copy_mark
+    from nonesuch.provenance.watermark_attacks import ATTACKS, copy_mark, with_grey_shape_of
 
     init_keys()
     print(f"# bench_copy_attack on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -154,7 +140,7 @@ def main() -> None:
     cases["the likest real smiley (of 24)"] = likest_smiley
 
     def photo_with_its_shape(i: int) -> np.ndarray:     # helper-19's attack past a grey thumbnail
-        return with_luma_of(images[i], photos[i % len(photos)])
+        return with_grey_shape_of(images[i], photos[i % len(photos)])
 
     cases["a photo given its grey shape"] = photo_with_its_shape
     accepted = 0
@@ -179,7 +165,7 @@ def main() -> None:
               f"{1000 * np.median(times):.0f}, max {1000 * np.max(times):.0f}, n {len(times)})")
     start = time.perf_counter()
     for pixels in images[:32]:
-        content.likeness(content.thumbnail(photos[0]), pixels)      # a full search: no early exit
+        content.likeness(content.thumbnail(photos[0]), pixels, enough=None)   # a full search
     print(f"likeness, full search: {1000 * (time.perf_counter() - start) / 32:.0f} ms an image")
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     registry.close()

@@ -27,7 +27,7 @@ from nonesuch.provenance.keys import SigningKeys, default_keys, init_keys, water
 from nonesuch.provenance.record import GenerationRecord
 from nonesuch.provenance.registry import Registry
 from nonesuch.provenance.verify import verify_file
-from nonesuch.provenance.watermark_attacks import ATTACKS, copy_mark
+from nonesuch.provenance.watermark_attacks import ATTACKS, copy_mark, with_grey_shape_of
 from nonesuch.provenance.xmp import FORMATS, XmpFields, encode_image, xmp_packet
 
 runner = CliRunner()
@@ -233,29 +233,13 @@ def test_our_image_padded_framed_or_letterboxed_is_traced_not_forged(install, tm
     assert report["watermark"]["watermark_id"] == ID_A and report["registry"]["content"]["matches"]
 
 
-def _with_luma_of(target: np.ndarray, picture: np.ndarray) -> np.ndarray:
-    """`picture` (a multiple of content.SIDE px) with every SIDE x SIDE cell's mean grey moved to
-    `target`'s, its colours and finer detail kept: to a grey thumbnail it is `target`, to a
-    person still `picture` (a photo with a ghost of the target's outline)."""
-    from nonesuch.provenance.content import SIDE
-
-    def cells(pixels):
-        return np.asarray(Image.fromarray(pixels).convert("L").resize((SIDE, SIDE), Image.BOX), np.float32)
-    want, cell = cells(target), picture.shape[0] // SIDE
-    result = picture.astype(np.float32)
-    for _ in range(6):                        # again where clipping took some of the correction
-        have = cells(np.rint(result).astype(np.uint8))
-        result = np.clip(result + np.kron(want - have, np.ones((cell, cell)))[..., None], 0, 255)
-    return np.rint(result).astype(np.uint8)
-
-
 def test_a_photo_given_our_images_shape_and_our_lifted_mark_is_forged(install, tmp_path):
     """The copy attack past a grey thumbnail (helper-19): any photo, its 48 x 48 cells' grey
     moved to our image's and our mark lifted onto it, read `traced` to B at likeness 0.999 while a
     person sees the photo. Its colours are still the photo's, and the colour check catches them."""
     photo = np.asarray(Image.fromarray(_photo()).resize((384, 384), Image.LANCZOS))
     grapes = install.pixels[1]
-    forged = copy_mark(marked(grapes, ID_B), _with_luma_of(grapes, photo), strength=3)
+    forged = copy_mark(marked(grapes, ID_B), with_grey_shape_of(grapes, photo), strength=3)
     report = check(install, tmp_path, png(forged), "forged")
     assert report["watermark"]["watermark_id"] == ID_B and report["registry"]["content"]["likeness"] < MATCH
 
@@ -265,7 +249,7 @@ def test_a_photo_given_our_images_shape_and_our_lifted_mark_is_forged(install, t
 def test_a_photo_given_a_grey_images_shape_and_its_lifted_mark_is_not_traced(install, tmp_path):
     photo = np.asarray(Image.fromarray(_photo()).resize((384, 384), Image.LANCZOS))
     poodle = install.pixels[0]                # grey on white: its colours say no more than its shape
-    forged = copy_mark(marked(poodle, ID_A), _with_luma_of(poodle, photo), strength=3)
+    forged = copy_mark(marked(poodle, ID_A), with_grey_shape_of(poodle, photo), strength=3)
     check(install, tmp_path, png(forged), "forged")
 
 

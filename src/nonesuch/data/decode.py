@@ -158,9 +158,16 @@ def _exif_orientation(image: Image.Image) -> int:
 MAX_SIDE = 65_535
 
 
-def _check_size(width: int, height: int, options: DecodeOptions) -> None:
+def side_problem(width: int, height: int) -> str | None:
+    """Why an image this size is refused whatever the options (ingest and verify), or None."""
     if max(width, height) > MAX_SIDE:
-        raise RejectedImage(f"too long: {width}x{height}, a side over {MAX_SIDE:,} px")
+        return f"too long: {width}x{height}, a side over {MAX_SIDE:,} px"
+    return None
+
+
+def _check_size(width: int, height: int, options: DecodeOptions) -> None:
+    if problem := side_problem(width, height):
+        raise RejectedImage(problem)
     if width * height > options.max_pixels:
         raise RejectedImage(
             f"decompression bomb: {width * height} pixels > --max-pixels {options.max_pixels}")

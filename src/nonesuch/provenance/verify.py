@@ -138,7 +138,7 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
     from PIL import Image, UnidentifiedImageError
 
     from nonesuch.data.decode import FORMATS as DECODED_FORMATS
-    from nonesuch.data.decode import MAX_SIDE, png_metadata_reason
+    from nonesuch.data.decode import png_metadata_reason, side_problem
 
     try:
         with warnings.catch_warnings():
@@ -146,9 +146,8 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, str]:
             # Only the formats ingest reads: Pillow opens more, and reads EPS by running
             # Ghostscript on the file, which a file someone sent us must not be able to start.
             image = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
-            if max(image.size) > MAX_SIDE:   # within the pixel cap, yet 8 bytes a row: 20 M rows took 600 MB
-                raise ProvenanceError(f"{name}: too long: {image.width}x{image.height}, a side over "
-                                      f"{MAX_SIDE:,} px")
+            if problem := side_problem(*image.size):   # within the pixel cap, yet 8 bytes a row: 20 M rows took 600 MB
+                raise ProvenanceError(f"{name}: {problem}")
             image.load()
             fmt = (image.format or "").lower().replace("jpeg", "jpg")
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

@@ -101,6 +101,22 @@ def copy_mark(marked: np.ndarray, other: np.ndarray, strength: float = 1.0, tile
     return np.clip(np.rint(squeezed + strength * pattern[..., None]), 0, 255).astype(np.uint8)
 
 
+def with_grey_shape_of(target: np.ndarray, picture: np.ndarray, cells: int = 48) -> np.ndarray:
+    """The attack past a grey thumbnail (helper-19): `picture` (square) with the mean grey of each
+    of cells x cells blocks moved to `target`'s, its colours and finer detail kept. A grey 48 x 48
+    thumbnail sees `target`; a person sees the picture with a ghost of the target's outline.
+    Returned at `target`'s size, ready for copy_mark."""
+    def grey(pixels):
+        return np.asarray(Image.fromarray(pixels).convert("L").resize((cells, cells), Image.BOX), np.float32)
+    size = picture.shape[0] // cells * cells
+    result = picture[:size, :size].astype(np.float32)
+    want = grey(target)
+    for _ in range(6):                        # again where clipping took some of the correction
+        have = grey(np.rint(result).astype(np.uint8))
+        result = np.clip(result + np.kron(want - have, np.ones((size // cells, size // cells)))[..., None], 0, 255)
+    return np.asarray(Image.fromarray(np.rint(result).astype(np.uint8)).resize(target.shape[1::-1], Image.BOX))
+
+
 ATTACKS: dict[str, Attack] = {
     "none": lambda image, rng: image,
     "jpeg50": lambda image, rng: jpeg(image, 50),
